@@ -1,0 +1,562 @@
+//! Typed configuration: a TOML file, overridden by `NEWSFLOW__SECTION__KEY` environment
+//! variables, checked at start-up. Unknown keys and invalid values fail with the key's name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment-variable overrides.
+pub const ENV_PREFIX: &str = "NEWSFLOW__";
+
+/// A configuration error, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Syntax { path: String, source: Box<toml::de::Error> },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// A secret string: never printed, in `Debug`, `Display` or serialized form.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret value, for handing to the client library only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// librdkafka properties passed through. Values of secret-looking keys (passwords, keys,
+/// tokens) are masked in `Debug` and when serialized.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Properties(pub BTreeMap<String, String>);
+
+impl Properties {
+    fn masked(&self) -> BTreeMap<&str, &str> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret_property(k) { "***" } else { v.as_str() }))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.masked().fmt(f)
+    }
+}
+
+impl Serialize for Properties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.masked().serialize(s)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Kafka client settings shared by consumer and producer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Consumer group of the live worker.
+    pub group_id: String,
+    /// Static membership id (`group.instance.id`); empty or absent for dynamic membership.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
+    /// `cooperative-sticky` (default), `range` or `roundrobin`.
+    #[serde(default = "defaults::assignor")]
+    pub partition_assignment_strategy: String,
+    #[serde(default = "defaults::session_timeout_ms")]
+    pub session_timeout_ms: u64,
+    /// librdkafka statistics interval, feeding the `newsflow_kafka_*` and lag metrics.
+    #[serde(default = "defaults::statistics_interval_ms")]
+    pub statistics_interval_ms: u64,
+    /// `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    #[serde(default)]
+    pub security_protocol: Option<String>,
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// Never logged; prefer `NEWSFLOW__KAFKA__SASL_PASSWORD` from a secret store.
+    #[serde(default)]
+    pub sasl_password: Option<Secret>,
+    /// Extra librdkafka consumer properties, passed through as given.
+    #[serde(default)]
+    pub consumer_properties: Properties,
+    /// Extra librdkafka producer properties, passed through as given.
+    #[serde(default)]
+    pub producer_properties: Properties,
+}
+
+/// Topic names.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Raw articles are read from here (comma-separated for several topics).
+    pub input: String,
+    /// Enriched events are written here.
+    pub output: String,
+    /// Poison input is written here with its error in headers.
+    pub dead_letter: String,
+}
+
+impl TopicsConfig {
+    /// The input topics as a list.
+    pub fn inputs(&self) -> Vec<&str> {
+        self.input.split(',').map(str::trim).filter(|t| !t.is_empty()).collect()
+    }
+}
+
+/// The operations HTTP server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz`; port 0 picks a free port.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: defaults::listen() }
+    }
+}
+
+/// Which enrichment engine to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnricherKind {
+    /// The trained in-process models.
+    Local,
+    /// Capitalised spans and a small lexicon (for comparison and tiny images).
+    Baseline,
+}
+
+/// Processing settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Messages read but not yet acknowledged, across all partitions.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: usize,
+    /// Larger values are dead-lettered (truncated to this size).
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Threads that enrich in parallel; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default = "defaults::enricher")]
+    pub enricher: EnricherKind,
+    /// First back-off after a transient failure; doubles up to `retry_backoff_max_ms`.
+    #[serde(default = "defaults::retry_backoff_initial_ms")]
+    pub retry_backoff_initial_ms: u64,
+    #[serde(default = "defaults::retry_backoff_max_ms")]
+    pub retry_backoff_max_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            max_in_flight: defaults::max_in_flight(),
+            max_message_bytes: defaults::max_message_bytes(),
+            workers: 0,
+            enricher: defaults::enricher(),
+            retry_backoff_initial_ms: defaults::retry_backoff_initial_ms(),
+            retry_backoff_max_ms: defaults::retry_backoff_max_ms(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The number of enrichment threads to run.
+    pub fn worker_threads(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+/// Graceful shutdown and rebalance draining.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Time to finish in-flight work on SIGTERM or partition revoke before committing.
+    #[serde(default = "defaults::drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { drain_timeout_ms: defaults::drain_timeout_ms() }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "defaults::log_format")]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `newsflow=debug,rdkafka=warn`.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: defaults::log_format(), level: defaults::log_level() }
+    }
+}
+
+/// Every default in one place.
+mod defaults {
+    use super::{EnricherKind, LogFormat};
+    use std::net::SocketAddr;
+
+    pub fn assignor() -> String {
+        "cooperative-sticky".into()
+    }
+    pub fn session_timeout_ms() -> u64 {
+        45_000
+    }
+    pub fn statistics_interval_ms() -> u64 {
+        5_000
+    }
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 9464))
+    }
+    pub fn max_in_flight() -> usize {
+        512
+    }
+    pub fn max_message_bytes() -> usize {
+        1 << 20
+    }
+    pub fn enricher() -> EnricherKind {
+        EnricherKind::Local
+    }
+    pub fn retry_backoff_initial_ms() -> u64 {
+        100
+    }
+    pub fn retry_backoff_max_ms() -> u64 {
+        10_000
+    }
+    pub fn drain_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn log_format() -> LogFormat {
+        LogFormat::Text
+    }
+    pub fn log_level() -> String {
+        "info".into()
+    }
+}
+
+/// librdkafka property names whose values are secrets.
+fn is_secret_property(key: &str) -> bool {
+    ["password", "secret", "token", "key.pem", "private"].iter().any(|s| key.contains(s))
+}
+
+impl Config {
+    /// Loads `path`, applies the environment overrides in `env`, and checks the result.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::from_toml_str(&text, &path.display().to_string(), env)
+    }
+
+    /// Parses TOML text (named `origin` in errors), applies overrides and checks.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError::Syntax { path: origin.to_string(), source: Box::new(e) }
+        })?;
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut table, rest, &value)?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid {
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Cross-field rules.
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid { key: key.into(), message: message.into() })
+        };
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return invalid("kafka.bootstrap_servers", "must not be empty");
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return invalid("kafka.group_id", "must not be empty");
+        }
+        if !["cooperative-sticky", "range", "roundrobin"]
+            .contains(&self.kafka.partition_assignment_strategy.as_str())
+        {
+            return invalid(
+                "kafka.partition_assignment_strategy",
+                "must be cooperative-sticky, range or roundrobin",
+            );
+        }
+        if self.kafka.session_timeout_ms < 1_000 {
+            return invalid("kafka.session_timeout_ms", "must be at least 1000");
+        }
+        let inputs = self.topics.inputs();
+        if inputs.is_empty() {
+            return invalid("topics.input", "must name at least one topic");
+        }
+        for (key, topic) in
+            [("topics.output", &self.topics.output), ("topics.dead_letter", &self.topics.dead_letter)]
+        {
+            if topic.trim().is_empty() {
+                return invalid(key, "must not be empty");
+            }
+            if inputs.contains(&topic.as_str()) {
+                return invalid(key, "must differ from topics.input");
+            }
+        }
+        if self.topics.output == self.topics.dead_letter {
+            return invalid("topics.dead_letter", "must differ from topics.output");
+        }
+        if self.pipeline.max_in_flight == 0 {
+            return invalid("pipeline.max_in_flight", "must be at least 1");
+        }
+        if !(1..=100 << 20).contains(&self.pipeline.max_message_bytes) {
+            return invalid("pipeline.max_message_bytes", "must be between 1 and 104857600");
+        }
+        if self.pipeline.retry_backoff_initial_ms == 0
+            || self.pipeline.retry_backoff_max_ms < self.pipeline.retry_backoff_initial_ms
+        {
+            return invalid(
+                "pipeline.retry_backoff_max_ms",
+                "backoffs must be positive and max >= initial",
+            );
+        }
+        if self.shutdown.drain_timeout_ms == 0 {
+            return invalid("shutdown.drain_timeout_ms", "must be positive");
+        }
+        if self.shutdown.drain_timeout_ms >= self.kafka.session_timeout_ms {
+            return invalid(
+                "shutdown.drain_timeout_ms",
+                "must be below kafka.session_timeout_ms, or revoked partitions are lost mid-drain",
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid { key: "log.level".into(), message: e.to_string() })?;
+        Ok(())
+    }
+
+    /// The effective config as TOML, with every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// Applies `SECTION__KEY=value` onto the table. Inside the `*_properties` tables, further
+/// `__` separators become dots: `KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES` sets
+/// `fetch.max.bytes`.
+fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<(), ConfigError> {
+    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let key_name = parts.join(".");
+    let bad = |message: &str| ConfigError::Invalid {
+        key: format!("{ENV_PREFIX}{path}"),
+        message: message.into(),
+    };
+    if parts.len() < 2 || parts.iter().any(String::is_empty) {
+        return Err(bad("environment overrides need the form NEWSFLOW__SECTION__KEY"));
+    }
+    let (head, leaf): (Vec<String>, String) =
+        if parts.len() > 3 && parts[1].ends_with("_properties") {
+            (parts[..2].to_vec(), parts[2..].join("."))
+        } else {
+            let (last, rest) = parts.split_last().ok_or_else(|| bad("empty key"))?;
+            (rest.to_vec(), last.clone())
+        };
+    let mut node = table;
+    for part in &head {
+        let entry =
+            node.entry(part.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        node = entry
+            .as_table_mut()
+            .ok_or_else(|| bad(&format!("`{part}` is not a table in {key_name}")))?;
+    }
+    let is_property_table = head.last().is_some_and(|h| h.ends_with("_properties"));
+    node.insert(leaf, parse_env_value(value, is_property_table));
+    Ok(())
+}
+
+/// Environment values are typed by their look: integers, booleans, else strings.
+/// librdkafka property values stay strings, as librdkafka expects.
+fn parse_env_value(value: &str, keep_string: bool) -> toml::Value {
+    if !keep_string {
+        if let Ok(i) = value.parse::<i64>() {
+            return toml::Value::Integer(i);
+        }
+        if let Ok(b) = value.parse::<bool>() {
+            return toml::Value::Boolean(b);
+        }
+    }
+    toml::Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [kafka]
+        bootstrap_servers = "localhost:9092"
+        group_id = "g"
+        [topics]
+        input = "in"
+        output = "out"
+        dead_letter = "dlq"
+    "#;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::from_toml_str(MINIMAL, "t", env(&[])).unwrap();
+        assert_eq!(c.pipeline.max_message_bytes, 1 << 20);
+        assert_eq!(c.kafka.partition_assignment_strategy, "cooperative-sticky");
+        assert_eq!(c.http.listen.port(), 9464);
+    }
+
+    #[test]
+    fn environment_overrides_file_values_with_types() {
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[
+                ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "7"),
+                ("NEWSFLOW__KAFKA__BOOTSTRAP_SERVERS", "b:1"),
+                ("NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES", "1000"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.pipeline.max_in_flight, 7);
+        assert_eq!(c.kafka.bootstrap_servers, "b:1");
+        assert_eq!(c.kafka.consumer_properties.0["fetch.max.bytes"], "1000");
+    }
+
+    #[test]
+    fn unknown_key_fails_naming_the_key() {
+        let text = format!("{MINIMAL}\n[pipeline]\nmax_inflight = 3\n");
+        let err = Config::from_toml_str(&text, "t", env(&[])).unwrap_err().to_string();
+        assert!(err.contains("pipeline") && err.contains("max_inflight"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_fails_naming_the_key() {
+        let err = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "many")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pipeline.max_in_flight"), "{err}");
+        let err = Config::from_toml_str(MINIMAL, "t", env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipeline.max_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn output_topic_must_differ_from_input() {
+        let err = Config::from_toml_str(MINIMAL, "t", env(&[("NEWSFLOW__TOPICS__OUTPUT", "in")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("topics.output"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked_everywhere() {
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[
+                ("NEWSFLOW__KAFKA__SASL_PASSWORD", "hunter2"),
+                ("NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__SSL__KEY__PASSWORD", "hunter3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.kafka.sasl_password.as_ref().unwrap().expose(), "hunter2");
+        let shown = format!("{} {:?}", c.to_masked_toml(), c);
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+    }
+
+    #[test]
+    fn shipped_config_files_are_valid() {
+        for file in ["config/default.toml", "config/local.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            Config::load(&path, env(&[])).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+}

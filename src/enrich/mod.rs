@@ -1,0 +1,162 @@
+//! Enrichment: named entities, dates and sentiment for one cleaned article.
+//!
+//! This module is a library with no Kafka in it. The pipeline calls it through the
+//! [`Enricher`] seam; [`baseline::BaselineEnricher`] is an honest, simple implementation
+//! used until the statistical engine lands, and labelled as such in `pipeline.models`.
+
+pub mod baseline;
+pub mod commands;
+pub mod conll;
+pub mod local;
+pub mod ner;
+pub mod tokenize;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// Which cleaned text field a mention points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    Title,
+    Body,
+}
+
+/// Entity types newsflow emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EntityType {
+    Per,
+    Org,
+    Loc,
+    Misc,
+    Date,
+    Money,
+    Percent,
+}
+
+impl EntityType {
+    /// Every type, in a fixed order (used for metric labels).
+    pub const ALL: [EntityType; 7] = [
+        EntityType::Per,
+        EntityType::Org,
+        EntityType::Loc,
+        EntityType::Misc,
+        EntityType::Date,
+        EntityType::Money,
+        EntityType::Percent,
+    ];
+
+    /// The label as it appears in events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityType::Per => "PER",
+            EntityType::Org => "ORG",
+            EntityType::Loc => "LOC",
+            EntityType::Misc => "MISC",
+            EntityType::Date => "DATE",
+            EntityType::Money => "MONEY",
+            EntityType::Percent => "PERCENT",
+        }
+    }
+}
+
+/// Where an entity or sentiment came from (local model or, later, a remote service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Local,
+    Remote,
+}
+
+/// One occurrence of an entity: Unicode *character* offsets into the cleaned field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    pub field: Field,
+    /// Start, in Unicode scalar values (chars), inclusive.
+    pub start: usize,
+    /// End, in Unicode scalar values (chars), exclusive.
+    pub end: usize,
+    /// The mention's surface text (`field[start..end]`).
+    pub text: String,
+}
+
+/// An entity clustered over the article: one canonical text, all its mentions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// Canonical form (usually the longest full mention, e.g. "Sergey Lavrov").
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: EntityType,
+    pub mentions: Vec<Mention>,
+    /// Salience in [0, 1]: title presence, first position, frequency.
+    pub salience: f32,
+    /// Sentiment of the sentences that mention the entity, in [-1, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<f32>,
+    /// ISO normalization for DATE (e.g. "2022-11-08"), MONEY or PERCENT where resolvable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+    pub source: Source,
+}
+
+/// Document sentiment label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Positive,
+    Negative,
+    Neutral,
+}
+
+/// Document sentiment, with GDELT-style tone fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    pub label: SentimentLabel,
+    /// Score in [-1, 1].
+    pub score: f32,
+    /// Percentage of words that are positive (GDELT "PositiveScore").
+    pub positive: f32,
+    /// Percentage of words that are negative (GDELT "NegativeScore").
+    pub negative: f32,
+    /// positive + negative (GDELT "Polarity").
+    pub polarity: f32,
+    /// Words counted.
+    pub word_count: usize,
+    pub source: Source,
+}
+
+/// A model used to enrich, named in the event's `pipeline.models`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// What it does: "ner", "sentiment", "dates".
+    pub task: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// The cleaned article an enricher sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Document<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    /// Publication date, the anchor for relative dates ("Thursday", "November 8").
+    pub published: Option<NaiveDate>,
+    /// ISO 639-1 code when known.
+    pub language: Option<&'a str>,
+}
+
+/// What an enricher returns for one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    pub entities: Vec<Entity>,
+    pub sentiment: Sentiment,
+}
+
+/// The seam the pipeline calls. Implementations are pure and CPU-bound: the pipeline runs
+/// them on a blocking pool, many documents in parallel, so they must be `Send + Sync`.
+pub trait Enricher: Send + Sync {
+    fn enrich(&self, doc: &Document<'_>) -> Enrichment;
+    /// Models behind this enricher, for `pipeline.models`.
+    fn models(&self) -> Vec<ModelInfo>;
+}

@@ -1,0 +1,686 @@
+//! Named-entity tagger: a greedy left-to-right averaged perceptron over hashed features.
+//!
+//! Features per token: the word, its lower-case form, shapes, prefixes and suffixes, the two
+//! words either side, the two previously predicted labels, gazetteer matches (entity strings
+//! from the training data, matched case-insensitively), and document-level features: how the
+//! same word was labelled earlier in the article and whether it appears capitalised away from
+//! a sentence start anywhere in the article (which makes ALL-CAPS headlines and
+//! sentence-initial words tractable). Labels are IOB2 over PER, ORG, LOC, MISC.
+//!
+//! Weights live in one flat table of `2^bits` rows of [`N_LABELS`] `i16`s (quantized averaged
+//! perceptron weights), so tagging a token is ~45 hashed row reads and integer adds.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::EntityType;
+use super::conll::{ConllDoc, chunks};
+
+/// Entity types the tagger predicts, in label order.
+pub const TYPES: [EntityType; 4] = [EntityType::Per, EntityType::Org, EntityType::Loc, EntityType::Misc];
+const TYPE_NAMES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
+/// O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
+pub const N_LABELS: usize = 9;
+const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x02";
+/// Longest gazetteer entry, in tokens.
+const GAZ_MAX: usize = 6;
+
+/// Label index → IOB2 tag string.
+pub fn label_tag(l: u8) -> &'static str {
+    const TAGS: [&str; N_LABELS] =
+        ["O", "B-PER", "B-ORG", "B-LOC", "B-MISC", "I-PER", "I-ORG", "I-LOC", "I-MISC"];
+    TAGS.get(l as usize).copied().unwrap_or("O")
+}
+
+/// Entity type index (0..4) of a non-O label.
+pub fn label_type(l: u8) -> Option<usize> {
+    match l {
+        1..=4 => Some(l as usize - 1),
+        5..=8 => Some(l as usize - 5),
+        _ => None,
+    }
+}
+
+/// Errors reading a model file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("not a newsflow NER model (bad magic or version)")]
+    BadMagic,
+    #[error("model file is truncated or corrupt")]
+    Truncated,
+}
+
+// ---------------------------------------------------------------- hashing
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+#[inline]
+fn step(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(K)
+}
+
+#[inline]
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn hash_chars(chars: &[char]) -> u64 {
+    chars.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| step(h, c as u64))
+}
+
+/// Identity hasher for maps keyed by our own 64-bit hashes.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = step(self.0, u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+// ---------------------------------------------------------------- per-token information
+
+/// What the features need to know about one token, computed once per token.
+#[derive(Debug, Clone, Default)]
+struct Tok {
+    word: u64,
+    lower: u64,
+    shape: u64,
+    sshape: u64,
+    pre: [u64; 4],
+    suf: [u64; 4],
+    /// First char upper-case.
+    cap: bool,
+    /// Has letters and all of them upper-case.
+    allcaps: bool,
+    /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
+    /// exactly this token (k=2).
+    gaz: u16,
+}
+
+fn normalize_char(c: char) -> char {
+    match c {
+        '’' | '‘' | 'ʼ' | '`' => '\'',
+        '“' | '”' | '„' => '"',
+        '–' | '—' | '‐' | '‑' => '-',
+        c if c.is_ascii_digit() => '0',
+        c => c,
+    }
+}
+
+fn shape_char(c: char) -> char {
+    if c.is_uppercase() {
+        'X'
+    } else if c.is_lowercase() {
+        'x'
+    } else if c.is_numeric() {
+        'd'
+    } else {
+        c
+    }
+}
+
+fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
+    buf.clear();
+    buf.extend(word.chars().map(normalize_char));
+    let word_h = hash_chars(buf);
+    let mut cap = false;
+    let (mut letters, mut uppers) = (0usize, 0usize);
+    for (i, &c) in buf.iter().enumerate() {
+        if c.is_alphabetic() {
+            letters += 1;
+            if c.is_uppercase() {
+                uppers += 1;
+                if i == 0 {
+                    cap = true;
+                }
+            }
+        }
+    }
+    // shapes
+    let mut shape = 0xabcdu64;
+    let mut sshape = 0x1234u64;
+    let mut last = '\0';
+    let mut run = 0;
+    for &c in buf.iter() {
+        let s = shape_char(c);
+        if s == last {
+            run += 1;
+        } else {
+            run = 0;
+            sshape = step(sshape, s as u64);
+        }
+        if run < 3 {
+            shape = step(shape, s as u64);
+        }
+        last = s;
+    }
+    for c in buf.iter_mut() {
+        if c.is_uppercase() {
+            *c = c.to_lowercase().next().unwrap_or(*c);
+        }
+    }
+    let lower = hash_chars(buf);
+    let n = buf.len();
+    let mut pre = [0u64; 4];
+    let mut suf = [0u64; 4];
+    for k in 0..4 {
+        let m = (k + 1).min(n);
+        pre[k] = step(hash_chars(&buf[..m]), 0x70 + k as u64);
+        suf[k] = step(hash_chars(&buf[n - m..]), 0x90 + k as u64);
+    }
+    Tok {
+        word: word_h,
+        lower,
+        shape,
+        sshape,
+        pre,
+        suf,
+        cap,
+        allcaps: letters > 0 && uppers == letters,
+        gaz: 0,
+    }
+}
+
+// ---------------------------------------------------------------- gazetteer
+
+/// Entity strings (lower-cased token sequences) with, per type, how many documents had them.
+#[derive(Debug, Clone, Default)]
+pub struct Gazetteer {
+    map: IdMap<[u8; 4]>,
+}
+
+fn seq_key(lowers: impl Iterator<Item = u64>) -> u64 {
+    fmix(lowers.fold(0x9e37_79b9u64, step))
+}
+
+impl Gazetteer {
+    fn add(&mut self, key: u64, ty: usize) {
+        let e = self.map.entry(key).or_insert([0; 4]);
+        e[ty] = e[ty].saturating_add(1);
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Mark gazetteer matches on the tokens of one sentence. `exclude` holds entries whose
+    /// count from the current training document must not count (leave-one-document-out).
+    fn mark(&self, toks: &mut [Tok], exclude: Option<&IdMap<[u8; 4]>>) {
+        if self.map.is_empty() {
+            return;
+        }
+        let n = toks.len();
+        for i in 0..n {
+            let mut h = 0x9e37_79b9u64;
+            for len in 1..=GAZ_MAX.min(n - i) {
+                h = step(h, toks[i + len - 1].lower);
+                let key = fmix(h);
+                let Some(counts) = self.map.get(&key) else { continue };
+                let own = exclude.and_then(|e| e.get(&key)).copied().unwrap_or([0; 4]);
+                for t in 0..4 {
+                    if counts[t] > own[t] {
+                        if len == 1 {
+                            toks[i].gaz |= 1 << (3 * t + 2);
+                        } else {
+                            toks[i].gaz |= 1 << (3 * t);
+                            for tok in &mut toks[i + 1..i + len] {
+                                tok.gaz |= 1 << (3 * t + 1);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- features
+
+/// Document-level state while tagging one article.
+#[derive(Default)]
+struct DocState {
+    /// Lower-case word → last entity type (1 + t) predicted for it in this document.
+    history: IdMap<u8>,
+    /// Lower-case words seen capitalised away from a sentence start (in mixed-case text).
+    cap_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    /// Lower-case words seen in lower case (in mixed-case text).
+    low_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
+}
+
+impl DocState {
+    fn scan(&mut self, sentences: &[Vec<Tok>]) {
+        for s in sentences {
+            let mixed = s.iter().any(|t| !t.allcaps && t.cap) && s.iter().any(|t| !t.cap && !t.allcaps);
+            if !mixed {
+                continue;
+            }
+            for (i, t) in s.iter().enumerate() {
+                if t.cap && i > 0 {
+                    self.cap_seen.insert(t.lower);
+                } else if !t.cap {
+                    self.low_seen.insert(t.lower);
+                }
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    toks: &'a [Tok],
+    allcaps_sentence: bool,
+}
+
+const NONE: u64 = 0x5555;
+
+#[inline]
+fn f(out: &mut Vec<u64>, template: u64, v: u64) {
+    out.push(step(step(0x1f2e_3d4c, template), v));
+}
+
+fn features(ctx: &Ctx<'_>, i: usize, p1: u8, p2: u8, hist: u8, doc: &DocState, out: &mut Vec<u64>) {
+    out.clear();
+    let t = &ctx.toks[i];
+    let at = |k: isize| -> Option<&Tok> {
+        let j = i as isize + k;
+        if j < 0 { None } else { ctx.toks.get(j as usize) }
+    };
+    let low = |k: isize| at(k).map_or(NONE + k as u64, |t| t.lower);
+    let shp = |k: isize| at(k).map_or(NONE + k as u64, |t| t.sshape);
+    f(out, 0, 0);
+    f(out, 1, t.word);
+    f(out, 2, t.lower);
+    f(out, 3, t.shape);
+    f(out, 4, t.sshape);
+    for k in 0..4 {
+        f(out, 5, t.pre[k]);
+        f(out, 6, t.suf[k]);
+    }
+    f(out, 7, low(-1));
+    f(out, 8, low(1));
+    f(out, 9, low(-2));
+    f(out, 10, low(2));
+    f(out, 11, shp(-1));
+    f(out, 12, shp(1));
+    f(out, 13, step(low(-1), t.lower));
+    f(out, 14, step(t.lower, low(1)));
+    f(out, 15, step(step(shp(-1), t.sshape), shp(1)));
+    f(out, 16, u64::from(p1));
+    f(out, 17, u64::from(p1) * 16 + u64::from(p2));
+    f(out, 18, step(u64::from(p1), t.lower));
+    f(out, 19, step(u64::from(p1), t.sshape));
+    f(out, 20, step(u64::from(i == 0), t.sshape));
+    if ctx.allcaps_sentence {
+        f(out, 21, t.lower);
+        f(out, 22, step(low(-1), t.lower));
+    }
+    f(out, 23, step(t.sshape, shp(1)));
+    f(out, 24, step(u64::from(p1), shp(1)));
+    f(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
+    f(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
+    // gazetteer, own and neighbours'
+    let g = t.gaz;
+    if g != 0 {
+        for b in 0..12 {
+            if g & (1 << b) != 0 {
+                f(out, 30, b);
+                f(out, 31, step(b, t.sshape));
+                f(out, 32, step(b, u64::from(p1)));
+            }
+        }
+    } else {
+        f(out, 30, 99);
+    }
+    let gn = at(1).map_or(0, |n| n.gaz);
+    let gp = at(-1).map_or(0, |n| n.gaz);
+    f(out, 33, u64::from(gn));
+    f(out, 34, u64::from(gp));
+    // document level
+    if hist != 0 {
+        f(out, 40, u64::from(hist));
+        f(out, 41, step(u64::from(hist), t.sshape));
+        f(out, 42, step(u64::from(hist), u64::from(p1)));
+    }
+    if t.cap || t.allcaps {
+        let seen = u64::from(doc.cap_seen.contains(&t.lower)) + 2 * u64::from(doc.low_seen.contains(&t.lower));
+        f(out, 43, seen);
+        f(out, 44, step(seen, u64::from(i == 0) + 2 * u64::from(ctx.allcaps_sentence)));
+    }
+}
+
+// ---------------------------------------------------------------- model
+
+/// A trained tagger: quantized weights and the gazetteer.
+#[derive(Clone)]
+pub struct NerModel {
+    bits: u32,
+    weights: Vec<i16>,
+    gazetteer: Gazetteer,
+}
+
+impl std::fmt::Debug for NerModel {
+    fn fmt(&self, fm: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fm.debug_struct("NerModel")
+            .field("bits", &self.bits)
+            .field("gazetteer", &self.gazetteer.len())
+            .finish()
+    }
+}
+
+#[inline]
+fn bucket(h: u64, bits: u32) -> usize {
+    (fmix(h) >> (64 - bits)) as usize * N_LABELS
+}
+
+fn prepare(sentences: &[Vec<&str>], gaz: &Gazetteer, exclude: Option<&IdMap<[u8; 4]>>) -> Vec<Vec<Tok>> {
+    let mut buf = Vec::with_capacity(32);
+    sentences
+        .iter()
+        .map(|s| {
+            let mut toks: Vec<Tok> = s.iter().map(|w| make_tok(w, &mut buf)).collect();
+            gaz.mark(&mut toks, exclude);
+            toks
+        })
+        .collect()
+}
+
+fn is_allcaps_sentence(toks: &[Tok]) -> bool {
+    let caps = toks.iter().filter(|t| t.allcaps).count();
+    let lows = toks.iter().filter(|t| !t.cap && !t.allcaps && t.shape != toks[0].shape).count();
+    caps >= 2 && caps > lows * 2
+}
+
+/// Label scores for a feature list, and (when training) the perceptron update.
+trait Weights {
+    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS];
+    fn update(&mut self, _feats: &[u64], _gold: u8, _pred: u8) {}
+}
+
+struct Quantized<'a> {
+    w: &'a [i16],
+    bits: u32,
+}
+
+impl Weights for Quantized<'_> {
+    #[inline]
+    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS] {
+        let mut acc = [0i32; N_LABELS];
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            if let Some(row) = self.w.get(b..b + N_LABELS) {
+                for l in 0..N_LABELS {
+                    acc[l] += i32::from(row[l]);
+                }
+            }
+        }
+        acc.map(|x| x as f32)
+    }
+}
+
+struct Averaged {
+    w: Vec<f32>,
+    u: Vec<f64>,
+    c: f64,
+    bits: u32,
+    errors: usize,
+    total: usize,
+}
+
+impl Weights for Averaged {
+    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS] {
+        self.total += 1;
+        let mut acc = [0f32; N_LABELS];
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            for l in 0..N_LABELS {
+                acc[l] += self.w[b + l];
+            }
+        }
+        acc
+    }
+    fn update(&mut self, feats: &[u64], g: u8, p: u8) {
+        self.errors += 1;
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            self.w[b + g as usize] += 1.0;
+            self.u[b + g as usize] += self.c;
+            self.w[b + p as usize] -= 1.0;
+            self.u[b + p as usize] -= self.c;
+        }
+    }
+}
+
+/// Greedy decoding of one document; with `gold`, also trains.
+fn decode_doc<W: Weights>(toks: &[Vec<Tok>], gold: Option<&[Vec<u8>]>, weights: &mut W) -> Vec<Vec<u8>> {
+    let mut doc = DocState::default();
+    doc.scan(toks);
+    let mut feats = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(toks.len());
+    for (si, s) in toks.iter().enumerate() {
+        let ctx = Ctx { toks: s, allcaps_sentence: is_allcaps_sentence(s) };
+        let mut labels = Vec::with_capacity(s.len());
+        let (mut p1, mut p2) = (0u8, 0u8);
+        for i in 0..s.len() {
+            let hist = doc.history.get(&s[i].lower).copied().unwrap_or(0);
+            features(&ctx, i, p1, p2, hist, &doc, &mut feats);
+            let sc = weights.score(&feats);
+            let mut best = 0u8;
+            for l in 1..N_LABELS {
+                if sc[l] > sc[best as usize] {
+                    best = l as u8;
+                }
+            }
+            if let Some(g) = gold {
+                let gl = g[si][i];
+                if gl != best {
+                    weights.update(&feats, gl, best);
+                }
+            }
+            if let Some(t) = label_type(best)
+                && (s[i].cap || s[i].allcaps)
+            {
+                doc.history.insert(s[i].lower, t as u8 + 1);
+            }
+            labels.push(best);
+            p2 = p1;
+            p1 = best;
+        }
+        out.push(labels);
+    }
+    out
+}
+
+impl NerModel {
+    /// Tag one document given as sentences of tokens. Returns one label per token.
+    pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
+        let toks = prepare(sentences, &self.gazetteer, None);
+        decode_doc(&toks, None, &mut Quantized { w: &self.weights, bits: self.bits })
+    }
+
+    /// Serialize to bytes (the `ner.bin` format).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.weights.len() * 2 + self.gazetteer.len() * 12 + 64);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.bits.to_le_bytes());
+        out.extend_from_slice(&(N_LABELS as u32).to_le_bytes());
+        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut gaz: Vec<(&u64, &[u8; 4])> = self.gazetteer.map.iter().collect();
+        gaz.sort_unstable();
+        out.extend_from_slice(&(gaz.len() as u64).to_le_bytes());
+        for (k, v) in gaz {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        out
+    }
+
+    /// Parse the `ner.bin` format.
+    pub fn from_bytes(b: &[u8]) -> Result<NerModel, ModelError> {
+        if b.len() < 8 || &b[..8] != MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        let mut pos = 8;
+        let mut take = |n: usize| -> Result<&[u8], ModelError> {
+            let s = b.get(pos..pos + n).ok_or(ModelError::Truncated)?;
+            pos += n;
+            Ok(s)
+        };
+        let u32_at = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        let u64_at = |s: &[u8]| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&s[..8]);
+            u64::from_le_bytes(a)
+        };
+        let bits = u32_at(take(4)?);
+        let labels = u32_at(take(4)?) as usize;
+        if labels != N_LABELS || !(8..=26).contains(&bits) {
+            return Err(ModelError::BadMagic);
+        }
+        let n = u64_at(take(8)?) as usize;
+        if n != (1usize << bits) * N_LABELS {
+            return Err(ModelError::Truncated);
+        }
+        let weights = take(n * 2)?.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        let g = u64_at(take(8)?) as usize;
+        let raw = take(g.checked_mul(12).ok_or(ModelError::Truncated)?)?;
+        let mut map = IdMap::default();
+        map.reserve(g);
+        for c in raw.chunks_exact(12) {
+            map.insert(u64_at(&c[..8]), [c[8], c[9], c[10], c[11]]);
+        }
+        Ok(NerModel { bits, weights, gazetteer: Gazetteer { map } })
+    }
+}
+
+// ---------------------------------------------------------------- training
+
+struct TrainDoc {
+    words: Vec<Vec<String>>,
+    labels: Vec<Vec<u8>>,
+    /// Gazetteer entries this document contributed (for leave-one-document-out).
+    own: IdMap<[u8; 4]>,
+}
+
+fn type_index(name: &str) -> Option<usize> {
+    TYPE_NAMES.iter().position(|&t| t == name)
+}
+
+fn to_train_doc(d: &ConllDoc, buf: &mut Vec<char>) -> TrainDoc {
+    let mut words = Vec::new();
+    let mut labels = Vec::new();
+    let mut own: IdMap<[u8; 4]> = IdMap::default();
+    for s in &d.sentences {
+        let tags: Vec<&str> = s.iter().map(|(_, t)| t.as_str()).collect();
+        let mut lab = vec![0u8; s.len()];
+        for (a, b, ty) in chunks(&tags) {
+            let Some(t) = type_index(&ty) else { continue };
+            lab[a] = 1 + t as u8;
+            for l in &mut lab[a + 1..b] {
+                *l = 5 + t as u8;
+            }
+            if b - a <= GAZ_MAX {
+                let key = seq_key(s[a..b].iter().map(|(w, _)| make_tok(w, buf).lower));
+                own.entry(key).or_insert([0; 4])[t] = 1;
+            }
+        }
+        words.push(s.iter().map(|(w, _)| w.clone()).collect());
+        labels.push(lab);
+    }
+    TrainDoc { words, labels, own }
+}
+
+/// Train a model on CoNLL documents. Deterministic for given inputs.
+pub fn train(docs: &[ConllDoc], epochs: usize, bits: u32, mut progress: impl FnMut(usize, f64)) -> NerModel {
+    let mut buf = Vec::new();
+    let tdocs: Vec<TrainDoc> = docs.iter().map(|d| to_train_doc(d, &mut buf)).collect();
+    let mut gazetteer = Gazetteer::default();
+    for d in &tdocs {
+        for (k, v) in &d.own {
+            for (t, &x) in v.iter().enumerate() {
+                if x > 0 {
+                    gazetteer.add(*k, t);
+                }
+            }
+        }
+    }
+    let prepared: Vec<Vec<Vec<Tok>>> = tdocs
+        .iter()
+        .map(|d| {
+            let sents: Vec<Vec<&str>> = d.words.iter().map(|s| s.iter().map(String::as_str).collect()).collect();
+            prepare(&sents, &gazetteer, Some(&d.own))
+        })
+        .collect();
+    let size = (1usize << bits) * N_LABELS;
+    let mut m = Averaged { w: vec![0f32; size], u: vec![0f64; size], c: 1.0, bits, errors: 0, total: 0 };
+    let mut order: Vec<usize> = (0..tdocs.len()).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for epoch in 0..epochs {
+        // Fisher-Yates with xorshift: reproducible.
+        for i in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        m.errors = 0;
+        m.total = 0;
+        for &di in &order {
+            decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m);
+            m.c += 1.0;
+        }
+        progress(epoch + 1, m.errors as f64 / m.total.max(1) as f64);
+    }
+    let (w, u, c) = (m.w, m.u, m.c);
+    // Averaged weights, quantized to i16.
+    let avg: Vec<f32> = w.iter().zip(&u).map(|(&w, &u)| w - (u / c) as f32).collect();
+    let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
+    let scale = 32767.0 / max;
+    let weights = avg.iter().map(|&x| (x * scale).round() as i16).collect();
+    NerModel { bits, weights, gazetteer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_round_trips_through_bytes_and_tags_what_it_learned() {
+        let text = "-DOCSTART- -X- O O\n\nPeter NNP I-NP I-PER\nvisited VBD O O\nParis NNP O I-LOC\n. . O O\n\n\
+                    -DOCSTART- -X- O O\n\nAnna NNP I-NP I-PER\nleft VBD O O\nBerlin NNP O I-LOC\n. . O O\n";
+        let docs = crate::enrich::conll::parse(text);
+        let m = train(&docs, 10, 12, |_, _| {});
+        let bytes = m.to_bytes();
+        let m2 = NerModel::from_bytes(&bytes).expect("round trip");
+        let tags = m2.tag_document(&[vec!["Peter", "visited", "Paris", "."]]);
+        assert_eq!(tags[0].iter().map(|&l| label_tag(l)).collect::<Vec<_>>(), ["B-PER", "O", "B-LOC", "O"]);
+        assert!(NerModel::from_bytes(&bytes[..bytes.len() - 3]).is_err());
+        assert!(NerModel::from_bytes(b"garbage").is_err());
+    }
+
+    #[test]
+    fn tagging_odd_tokens_does_not_panic() {
+        let m = train(&[], 1, 8, |_, _| {});
+        let _ = m.tag_document(&[vec![], vec!["", "🙂", "\u{301}", "ÀÉ"]]);
+    }
+}

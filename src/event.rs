@@ -1,0 +1,105 @@
+//! Stage 4: the output event, one per article, and its deterministic id.
+//!
+//! The JSON Schema in `schemas/event.schema.json` describes exactly this type; a test keeps
+//! the two in step.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::enrich::{Entity, Enrichment, ModelInfo, Sentiment};
+use crate::normalize::Article;
+
+/// Version of the event schema; bumped on incompatible changes.
+pub const SCHEMA_VERSION: &str = "1.0";
+/// Content type of the event value, also sent as a header.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Where the input record came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Record timestamp, RFC 3339 UTC, when the record had one.
+    pub timestamp: Option<String>,
+}
+
+/// The worker and models that produced the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub models: Vec<ModelInfo>,
+}
+
+/// One enriched article.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub schema_version: &'static str,
+    /// Deterministic: the same input always yields the same id, on replay too.
+    pub event_id: String,
+    pub article_id: String,
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    pub body: String,
+    pub published_at: Option<String>,
+    pub language: Option<String>,
+    pub authors: Vec<String>,
+    pub word_count: usize,
+    pub entities: Vec<Entity>,
+    pub sentiment: Sentiment,
+    pub provenance: Provenance,
+    pub processed_at: String,
+    pub pipeline: PipelineInfo,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// The event id: a digest of the article id and its cleaned content.
+pub fn event_id(article: &Article) -> String {
+    let mut h = Sha256::new();
+    h.update(article.article_id.as_bytes());
+    h.update([0u8]);
+    h.update(article.content_digest().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Formats a timestamp as RFC 3339 UTC with millisecond precision.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Assembles the event. `processed_at` is passed in so this stays pure.
+pub fn build_event(
+    article: Article,
+    enrichment: Enrichment,
+    models: Vec<ModelInfo>,
+    provenance: Provenance,
+    processed_at: DateTime<Utc>,
+) -> Event {
+    Event {
+        schema_version: SCHEMA_VERSION,
+        event_id: event_id(&article),
+        word_count: article.word_count(),
+        article_id: article.article_id,
+        source: article.source,
+        url: article.url,
+        title: article.title,
+        body: article.body,
+        published_at: article.published_at.map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        language: article.language,
+        authors: article.authors,
+        entities: enrichment.entities,
+        sentiment: enrichment.sentiment,
+        provenance,
+        processed_at: rfc3339(processed_at),
+        pipeline: PipelineInfo { name: "newsflow", version: env!("CARGO_PKG_VERSION"), models },
+        warnings: article.warnings,
+        extra: article.extra,
+    }
+}

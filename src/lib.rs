@@ -1,0 +1,14 @@
+//! newsflow: a Kafka streaming worker that normalizes raw news articles, enriches them with
+//! named entities and sentiment, and publishes one event per article.
+//!
+//! Data flow, one module per stage:
+//! [`source`] (Kafka in) → [`parse`] (bytes → raw article) → [`normalize`] (raw → clean
+//! article) → [`enrich`] (entities, sentiment) → [`event`] (output record) → [`sink`]
+//! (Kafka out). [`pipeline`] chains the pure middle stages; [`worker`] runs them all.
+
+pub mod config;
+pub mod enrich;
+pub mod event;
+pub mod normalize;
+pub mod parse;
+pub mod pipeline;

@@ -1,0 +1,131 @@
+//! Publication dates in any common format → UTC.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::parse::RawDate;
+
+/// Epoch values above this are milliseconds (1e11 s is the year 5138).
+const MILLIS_THRESHOLD: f64 = 1e11;
+
+const DATETIME_FORMATS: &[&str] = &[
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+];
+
+const DATE_FORMATS: &[&str] = &[
+    "%Y-%m-%d", "%Y/%m/%d", "%B %d, %Y", "%B %d %Y", "%b %d, %Y", "%b %d %Y", "%b. %d, %Y",
+    "%d %B %Y", "%d %b %Y", "%d %B, %Y", "%A, %B %d, %Y", "%a, %d %b %Y", "%Y%m%d",
+];
+
+const TZ_DATETIME_FORMATS: &[&str] = &[
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S %z",
+    "%a, %d %b %Y %H:%M:%S %z",
+    "%d %b %Y %H:%M:%S %z",
+];
+
+/// Parses a publication date; `None` when no known format matches.
+pub fn parse_date(raw: &RawDate) -> Option<DateTime<Utc>> {
+    match raw {
+        RawDate::Epoch(n) => from_epoch(*n),
+        RawDate::Text(s) => parse_text(s.trim()),
+    }
+}
+
+fn from_epoch(n: f64) -> Option<DateTime<Utc>> {
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let millis = if n >= MILLIS_THRESHOLD { n } else { n * 1000.0 };
+    if millis > 253_402_300_799_000.0 {
+        return None; // after 9999-12-31
+    }
+    Utc.timestamp_millis_opt(millis as i64).single()
+}
+
+fn parse_text(s: &str) -> Option<DateTime<Utc>> {
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) && s.len() >= 9 {
+        return s.parse::<f64>().ok().and_then(from_epoch);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    let s = s.strip_suffix(" UTC").or_else(|| s.strip_suffix(" GMT")).unwrap_or(s);
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    for f in TZ_DATETIME_FORMATS {
+        if let Ok(d) = DateTime::parse_from_str(s, f) {
+            return Some(d.with_timezone(&Utc));
+        }
+    }
+    for f in DATETIME_FORMATS {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(Utc.from_utc_datetime(&d));
+        }
+    }
+    let cleaned = strip_ordinals(s);
+    for f in DATE_FORMATS {
+        if let Ok(d) = NaiveDate::parse_from_str(&cleaned, f) {
+            return d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d));
+        }
+    }
+    None
+}
+
+/// "November 8th, 2022" → "November 8, 2022".
+fn strip_ordinals(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            let (num, rest) = w.split_at(w.find(|c: char| !c.is_ascii_digit()).unwrap_or(w.len()));
+            match rest.trim_end_matches(',') {
+                "st" | "nd" | "rd" | "th" if !num.is_empty() => {
+                    format!("{num}{}", if rest.ends_with(',') { "," } else { "" })
+                }
+                _ => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> String {
+        parse_date(&RawDate::Text(s.into()))
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "none".into())
+    }
+
+    #[test]
+    fn common_formats_become_utc() {
+        assert_eq!(iso("2022-11-03T10:00:00+05:30"), "2022-11-03T04:30:00Z");
+        assert_eq!(iso("Thu, 03 Nov 2022 10:00:00 +0000"), "2022-11-03T10:00:00Z");
+        assert_eq!(iso("2022-11-03"), "2022-11-03T00:00:00Z");
+        assert_eq!(iso("November 8, 2022"), "2022-11-08T00:00:00Z");
+        assert_eq!(iso("November 8th, 2022"), "2022-11-08T00:00:00Z");
+        assert_eq!(iso("8 November 2022"), "2022-11-08T00:00:00Z");
+        assert_eq!(iso("2022-11-03 10:00:00"), "2022-11-03T10:00:00Z");
+        assert_eq!(iso("1667469600"), "2022-11-03T10:00:00Z");
+        assert_eq!(iso("not a date"), "none");
+    }
+
+    #[test]
+    fn epoch_seconds_and_millis_are_told_apart() {
+        let s = parse_date(&RawDate::Epoch(1_667_469_600.0)).unwrap();
+        let ms = parse_date(&RawDate::Epoch(1_667_469_600_000.0)).unwrap();
+        assert_eq!(s, ms);
+        assert!(parse_date(&RawDate::Epoch(-1.0)).is_none());
+        assert!(parse_date(&RawDate::Epoch(1e300)).is_none());
+    }
+}
