@@ -21,8 +21,19 @@ pub struct Rejection {
 }
 
 /// Every dead-letter reason (the `reason` label's fixed set).
-pub const REJECTION_REASONS: [&str; 7] =
-    ["empty", "too_large", "invalid_utf8", "invalid_json", "invalid_article", "normalize", "enrich"];
+/// `enrich`: the enricher panicked on the article; `internal`: any other stage did;
+/// `output_rejected`: the broker refused the event for good (e.g. too large).
+pub const REJECTION_REASONS: [&str; 9] = [
+    "empty",
+    "too_large",
+    "invalid_utf8",
+    "invalid_json",
+    "invalid_article",
+    "normalize",
+    "enrich",
+    "internal",
+    "output_rejected",
+];
 
 /// Time spent in each pure stage.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,9 +57,23 @@ impl Processor {
         Processor { enricher, models, max_message_bytes }
     }
 
-    /// Processes one value. A panic inside an enricher is caught and becomes a rejection,
-    /// so one bad article can never take the worker down.
+    /// Processes one value. A panic in any stage is caught and becomes a rejection, so one
+    /// bad article can never take the worker down.
     pub fn process(
+        &self,
+        value: &[u8],
+        provenance: Provenance,
+        now: DateTime<Utc>,
+    ) -> (Result<Event, Rejection>, StageTimings) {
+        catch_unwind(AssertUnwindSafe(|| self.process_stages(value, provenance, now))).unwrap_or_else(
+            |_| {
+                let message = "processing panicked on this record".to_string();
+                (Err(Rejection { reason: "internal", message }), StageTimings::default())
+            },
+        )
+    }
+
+    fn process_stages(
         &self,
         value: &[u8],
         provenance: Provenance,

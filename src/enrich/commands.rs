@@ -7,6 +7,8 @@ use anyhow::Context as _;
 
 use super::conll::{self, Scorer};
 use super::ner::{self, NerModel};
+use super::sentiment::{self, SentimentModel};
+use super::tokenize;
 
 /// Hash-table size of the shipped model: 2^bits rows of 9 labels.
 pub const DEFAULT_BITS: u32 = 20;
@@ -108,8 +110,86 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ratings and classes of a sentiment model over rated sentences.
+fn rate_all(model: &SentimentModel, data: &[sentiment::Rated]) -> Vec<f64> {
+    data.iter()
+        .map(|r| {
+            let toks = tokenize::tokenize(&r.text);
+            let words: Vec<&str> = toks.iter().map(|t| t.text(&r.text)).collect();
+            f64::from(model.rate(&words).0)
+        })
+        .collect()
+}
+
+fn figures(gold: &[f64], pred: &[f64]) -> (f64, f64) {
+    let gc: Vec<i8> = gold.iter().map(|&g| sentiment::class(g, 0.5)).collect();
+    let pc: Vec<i8> = pred.iter().map(|&p| sentiment::class(p, SENTIMENT_CLASS_THRESHOLD)).collect();
+    (sentiment::pearson(gold, pred), sentiment::macro_f1(&gc, &pc))
+}
+
+/// Predicted ratings above this are positive, below its negative negative.
+pub const SENTIMENT_CLASS_THRESHOLD: f64 = 0.5;
+
+/// Article-grouped k-fold cross-validation of the news fit: out-of-fold predictions.
+fn cross_validate(data: &[sentiment::Rated], base: &SentimentModel, lambda: f64, folds: usize) -> Vec<f64> {
+    let fold_of = |id: &str| {
+        let a = sentiment::article_of(id);
+        a.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) as usize % folds
+    };
+    let mut pred = vec![0.0; data.len()];
+    for k in 0..folds {
+        let train: Vec<sentiment::Rated> = data.iter().filter(|r| fold_of(&r.id) != k).cloned().collect();
+        let model = sentiment::with_weights(base, &sentiment::fit(&train, base, lambda, sentiment::MIN_DF));
+        for (i, r) in data.iter().enumerate() {
+            if fold_of(&r.id) == k {
+                pred[i] = rate_all(&model, std::slice::from_ref(r))[0];
+            }
+        }
+    }
+    pred
+}
+
 /// `newsflow eval sentiment --data FILE.tsv`.
 pub fn eval_sentiment(data: &Path) -> anyhow::Result<()> {
-    let _ = data;
-    anyhow::bail!("sentiment evaluation is not built yet")
+    let text = std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let rows = sentiment::read_tsv(&text);
+    anyhow::ensure!(rows.len() >= 2, "no rated sentences in {}", data.display());
+    let gold: Vec<f64> = rows.iter().map(|r| f64::from(r.rating)).collect();
+    println!("{}: {} sentences", data.display(), rows.len());
+
+    let analyzer = vader_sentiment::SentimentIntensityAnalyzer::new();
+    let crate_pred: Vec<f64> = rows.iter().map(|r| analyzer.polarity_scores(&r.text)["compound"]).collect();
+    let (r_crate, f_crate) = figures(&gold, &crate_pred.iter().map(|x| x * 4.0).collect::<Vec<_>>());
+    println!("vader_sentiment crate (compound):      pearson r {r_crate:.3}  macro F1 {f_crate:.3}");
+
+    let base = SentimentModel::vader_only();
+    let (r_v, f_v) = figures(&gold, &rate_all(&base, &rows));
+    println!("newsflow VADER re-implementation:      pearson r {r_v:.3}  macro F1 {f_v:.3}");
+
+    let mut cv_best = (0.0, 0.0);
+    for lambda in [16.0, 32.0, 64.0, 128.0, sentiment::LAMBDA] {
+        let (r, f) = figures(&gold, &cross_validate(&rows, &base, lambda, 5));
+        let mark = if lambda == sentiment::LAMBDA { " (shipped setting)" } else { "" };
+        println!("news fit, 5-fold CV by article, λ={lambda:<4}: pearson r {r:.3}  macro F1 {f:.3}{mark}");
+        if lambda == sentiment::LAMBDA {
+            cv_best = (r, f);
+        }
+    }
+
+    let shipped = SentimentModel::load_default();
+    let started = Instant::now();
+    let pred = rate_all(&shipped, &rows);
+    let secs = started.elapsed().as_secs_f64();
+    let (r, f) = figures(&gold, &pred);
+    println!(
+        "shipped news model (fitted on NYT dev; in-sample if this is dev.tsv): pearson r {r:.3}  macro F1 {f:.3}"
+    );
+    let json = serde_json::json!({
+        "pearson_r": r, "macro_f1": f, "sentences": rows.len(),
+        "cv_pearson_r": cv_best.0, "cv_macro_f1": cv_best.1,
+        "vader_crate_pearson_r": r_crate, "vader_crate_macro_f1": f_crate,
+        "vader_reimpl_pearson_r": r_v, "sentences_per_second": rows.len() as f64 / secs.max(1e-9),
+    });
+    println!("{json}");
+    Ok(())
 }

@@ -9,6 +9,8 @@ pub mod commands;
 pub mod conll;
 pub mod local;
 pub mod ner;
+pub mod rules;
+pub mod sentiment;
 pub mod tokenize;
 
 use chrono::NaiveDate;

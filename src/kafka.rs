@@ -1,0 +1,320 @@
+//! Shared Kafka client code: client configuration from [`Config`], the context that turns
+//! librdkafka statistics into metrics, and the rebalance hooks that drain and commit
+//! revoked partitions.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::offsets::{OffsetTracker, TopicPartition};
+
+/// Liveness and readiness, shared by the clients and the HTTP server.
+#[derive(Debug, Default)]
+pub struct Health {
+    connected: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+impl Health {
+    pub fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::Relaxed);
+    }
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+    /// Ready while connected to the broker and not shutting down (assigned or waiting for
+    /// an assignment both count).
+    pub fn is_ready(&self) -> bool {
+        self.connected.load(Ordering::Relaxed) && !self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// The offset tracker with a condition variable, so a rebalance can wait for a drain.
+#[derive(Debug, Default)]
+pub struct SharedTracker {
+    inner: Mutex<OffsetTracker>,
+    changed: Condvar,
+}
+
+impl SharedTracker {
+    /// Locks the tracker; a poisoned lock is recovered (the tracker stays consistent
+    /// because every mutation is a single call).
+    pub fn lock(&self) -> MutexGuard<'_, OffsetTracker> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes waiters after a finish.
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits until no record of `partitions` is in flight, or the deadline passes.
+    /// Returns the number still in flight.
+    pub fn wait_drained(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.lock();
+        loop {
+            let pending = guard.pending_in(Some(partitions));
+            let now = Instant::now();
+            if pending == 0 || now >= deadline {
+                return pending;
+            }
+            guard = match self.changed.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Which client a context belongs to (a metric label).
+#[derive(Debug, Clone, Copy)]
+pub enum ClientRole {
+    Consumer,
+    Producer,
+}
+
+impl ClientRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientRole::Consumer => "consumer",
+            ClientRole::Producer => "producer",
+        }
+    }
+}
+
+/// Context for newsflow's clients: statistics → metrics, errors → health, and (for the
+/// consumer) drain-and-commit on revoke.
+pub struct KafkaContext {
+    role: ClientRole,
+    metrics: Metrics,
+    health: Arc<Health>,
+    tracker: Arc<SharedTracker>,
+    drain_timeout: Duration,
+}
+
+impl KafkaContext {
+    pub fn new(
+        role: ClientRole,
+        metrics: Metrics,
+        health: Arc<Health>,
+        tracker: Arc<SharedTracker>,
+        drain_timeout: Duration,
+    ) -> Self {
+        KafkaContext { role, metrics, health, tracker, drain_timeout }
+    }
+
+    fn record_broker_stats(&self, stats: &Statistics) {
+        let client = self.role.as_str();
+        let mut any_up = false;
+        for broker in stats.brokers.values() {
+            if broker.nodeid < 0 {
+                continue; // bootstrap placeholder
+            }
+            let name = broker.nodeid.to_string();
+            let up = broker.state == "UP";
+            any_up |= up;
+            self.metrics.kafka_broker_up.with_label_values(&[client, &name]).set(i64::from(up));
+            if let Some(rtt) = &broker.rtt {
+                for (q, v) in [("0.5", rtt.p50), ("0.99", rtt.p99)] {
+                    self.metrics
+                        .kafka_broker_rtt
+                        .with_label_values(&[client, &name, q])
+                        .set(v as f64 / 1e6);
+                }
+            }
+        }
+        self.metrics.kafka_queue_messages.with_label_values(&[client]).set(stats.msg_cnt as i64);
+        self.metrics.kafka_reply_queue.with_label_values(&[client]).set(stats.replyq);
+        if matches!(self.role, ClientRole::Consumer) {
+            self.health.set_connected(any_up);
+            self.metrics.ready.set(i64::from(self.health.is_ready()));
+        }
+    }
+
+    fn record_lag(&self, stats: &Statistics) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let tracker = self.tracker.lock();
+        for (topic_name, topic) in &stats.topics {
+            for p in topic.partitions.values() {
+                if p.partition < 0 {
+                    continue;
+                }
+                let labels = [topic_name.as_str(), &p.partition.to_string()];
+                if p.fetch_state == "none" || !p.desired {
+                    let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+                    let _ = self.metrics.consumer_committed_lag.remove_label_values(&labels);
+                    let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
+                    continue;
+                }
+                if p.consumer_lag_stored >= 0 {
+                    self.metrics.consumer_lag.with_label_values(&labels).set(p.consumer_lag_stored);
+                }
+                if p.consumer_lag >= 0 {
+                    self.metrics.consumer_committed_lag.with_label_values(&labels).set(p.consumer_lag);
+                }
+                let (oldest_pending, last_done) = tracker.oldest_unfinished_ts(topic_name, p.partition);
+                let age_ms = match (oldest_pending, last_done) {
+                    (Some(ts), _) => now_ms - ts,
+                    // Nothing in flight but records wait unread: they are at most as old as
+                    // the time since the last record we finished was written.
+                    (None, Some(ts)) if p.consumer_lag_stored > 0 => now_ms - ts,
+                    _ => 0,
+                };
+                self.metrics
+                    .consumer_lag_seconds
+                    .with_label_values(&labels)
+                    .set(age_ms.max(0) as f64 / 1000.0);
+            }
+        }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => error!(client = self.role.as_str(), facility = fac, "{message}"),
+            RDKafkaLogLevel::Warning => warn!(client = self.role.as_str(), facility = fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(client = self.role.as_str(), facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Debug => debug!(client = self.role.as_str(), facility = fac, "{message}"),
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        self.record_broker_stats(&stats);
+        if matches!(self.role, ClientRole::Consumer) {
+            self.record_lag(&stats);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown))
+            && matches!(self.role, ClientRole::Consumer)
+        {
+            self.health.set_connected(false);
+            self.metrics.ready.set(0);
+        }
+        warn!(client = self.role.as_str(), error = %error, reason, "Kafka client error");
+    }
+}
+
+impl ConsumerContext for KafkaContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+                let revoked: Vec<TopicPartition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                let left = self.tracker.wait_drained(&revoked, self.drain_timeout);
+                if left > 0 {
+                    warn!(in_flight = left, "Drain deadline passed on revoke; unfinished records will be redelivered");
+                }
+                let mut commit = TopicPartitionList::new();
+                {
+                    let mut tracker = self.tracker.lock();
+                    for (topic, partition) in &revoked {
+                        if let Some(pos) = tracker.commit_position(topic, *partition) {
+                            let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(pos));
+                        }
+                        tracker.remove(topic, *partition);
+                    }
+                }
+                if commit.count() > 0 {
+                    match consumer.commit(&commit, CommitMode::Sync) {
+                        Ok(()) => info!(partitions = commit.count(), "Committed revoked partitions"),
+                        Err(e) => {
+                            self.metrics.processing_errors.with_label_values(&["commit"]).inc();
+                            warn!(error = %e, "Commit on revoke failed; records may be redelivered")
+                        }
+                    }
+                }
+                info!(partitions = ?revoked, "Partitions revoked");
+            }
+            Rebalance::Assign(tpl) => {
+                info!(partitions = tpl.count(), "Partitions being assigned");
+            }
+            Rebalance::Error(e) => warn!(error = %e, "Rebalance error"),
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.metrics.rebalances.with_label_values(&["assign"]).inc();
+        }
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.metrics.assigned_partitions.set(assigned as i64);
+    }
+}
+
+/// Settings shared by every client: servers, security, statistics.
+fn base_config(config: &Config) -> ClientConfig {
+    let k = &config.kafka;
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.bootstrap_servers)
+        .set("statistics.interval.ms", k.statistics_interval_ms.to_string())
+        .set("client.id", format!("newsflow-{}", env!("CARGO_PKG_VERSION")));
+    if let Some(p) = &k.security_protocol {
+        c.set("security.protocol", p);
+    }
+    if let Some(m) = &k.sasl_mechanism {
+        c.set("sasl.mechanisms", m);
+    }
+    if let Some(u) = &k.sasl_username {
+        c.set("sasl.username", u);
+    }
+    if let Some(p) = &k.sasl_password {
+        c.set("sasl.password", p.expose());
+    }
+    c.set_log_level(RDKafkaLogLevel::Warning);
+    c
+}
+
+/// Consumer settings: manual offset storing, periodic commit of stored offsets only.
+pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
+    let k = &config.kafka;
+    let mut c = base_config(config);
+    c.set("group.id", group_id)
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", k.session_timeout_ms.to_string())
+        .set("partition.assignment.strategy", &k.partition_assignment_strategy);
+    if let Some(id) = k.group_instance_id.as_deref().filter(|s| !s.is_empty()) {
+        c.set("group.instance.id", id);
+    }
+    for (key, value) in &k.consumer_properties.0 {
+        c.set(key, value);
+    }
+    c
+}
+
+/// Producer settings: idempotent, acks from all replicas, room for the largest event.
+pub fn producer_config(config: &Config) -> ClientConfig {
+    let mut c = base_config(config);
+    let max_bytes = (config.pipeline.max_message_bytes * 4).max(1 << 20) + (64 << 10);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.max.bytes", max_bytes.to_string());
+    for (key, value) in &config.kafka.producer_properties.0 {
+        c.set(key, value);
+    }
+    c
+}

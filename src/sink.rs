@@ -1,0 +1,166 @@
+//! Kafka out: events to the output topic, poison records to the dead-letter topic.
+//!
+//! Transient failures (queue full, broker down, timeouts) are retried with exponential
+//! back-off and never skipped; a record the broker refuses for good (too large, invalid)
+//! is reported as [`SinkError::Rejected`] so the caller can dead-letter it instead.
+
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::kafka::KafkaContext;
+use crate::metrics::Metrics;
+
+/// Pause before re-trying an enqueue while librdkafka's local queue is full.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(20);
+
+/// A record ready to produce.
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a record was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The broker refuses this record for good; retrying cannot help.
+    #[error("broker rejected the record: {0}")]
+    Rejected(KafkaError),
+    /// Shutdown's hard deadline arrived while retrying a transient failure.
+    #[error("gave up at shutdown deadline after: {0}")]
+    Cancelled(KafkaError),
+}
+
+/// Errors that no retry can fix for this record.
+fn is_permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    )
+}
+
+/// Exponential back-off between `initial` and `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max)
+    }
+}
+
+/// The producer side of the worker.
+#[derive(Clone)]
+pub struct Sink {
+    producer: FutureProducer<KafkaContext>,
+    backoff: Backoff,
+    metrics: Metrics,
+}
+
+impl Sink {
+    pub fn new(producer: FutureProducer<KafkaContext>, backoff: Backoff, metrics: Metrics) -> Self {
+        Sink { producer, backoff, metrics }
+    }
+
+    /// Hands one record to librdkafka's queue, waiting while the queue is full. Records
+    /// enqueued in order are delivered in order per partition (idempotent producer).
+    pub async fn enqueue(&self, record: &OutRecord, hard_stop: &CancellationToken) -> Result<DeliveryFuture, SinkError> {
+        loop {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (k, v) in &record.headers {
+                headers = headers.insert(Header { key: k, value: Some(v) });
+            }
+            let mut fr = FutureRecord::<[u8], [u8]>::to(&record.topic)
+                .payload(&record.payload)
+                .headers(headers);
+            if let Some(key) = &record.key {
+                fr = fr.key(key);
+            }
+            let error = match self.producer.send_result(fr) {
+                Ok(delivery) => return Ok(delivery),
+                Err((e, _)) => e,
+            };
+            if is_permanent(&error) {
+                return Err(SinkError::Rejected(error));
+            }
+            if !matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::QueueFull)) {
+                self.metrics.processing_errors.with_label_values(&["produce"]).inc();
+                warn!(topic = %record.topic, error = %error, "Enqueue failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(QUEUE_FULL_WAIT) => {}
+                _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(error)),
+            }
+        }
+    }
+
+    /// Waits for the broker's acknowledgement of an enqueued record; on a transient
+    /// failure re-sends it with exponential back-off until acknowledged or `hard_stop`.
+    pub async fn confirm(
+        &self,
+        record: &OutRecord,
+        mut delivery: DeliveryFuture,
+        hard_stop: &CancellationToken,
+    ) -> Result<(), SinkError> {
+        let mut attempt = 0u32;
+        loop {
+            let error = match delivery.await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err((e, _))) => e,
+                Err(_) => KafkaError::Canceled,
+            };
+            if is_permanent(&error) {
+                return Err(SinkError::Rejected(error));
+            }
+            self.metrics.processing_errors.with_label_values(&["produce"]).inc();
+            let delay = self.backoff.delay(attempt);
+            attempt = attempt.saturating_add(1);
+            warn!(topic = %record.topic, error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "Delivery failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(error)),
+            }
+            delivery = self.enqueue(record, hard_stop).await?;
+        }
+    }
+
+    /// Enqueues and confirms one record.
+    pub async fn deliver(&self, record: &OutRecord, hard_stop: &CancellationToken) -> Result<(), SinkError> {
+        let delivery = self.enqueue(record, hard_stop).await?;
+        self.confirm(record, delivery, hard_stop).await
+    }
+
+    /// Waits for every queued record to be delivered, up to `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        assert_eq!(b.delay(0), Duration::from_millis(100));
+        assert_eq!(b.delay(2), Duration::from_millis(400));
+        assert_eq!(b.delay(30), Duration::from_secs(1));
+    }
+}
