@@ -23,7 +23,9 @@ const MAX_BYTES: usize = 1 << 20;
 pub fn run(input: &str, output: &str, enricher: Arc<dyn Enricher>) -> anyhow::Result<()> {
     let mut data = Vec::new();
     if input == "-" {
-        std::io::stdin().read_to_end(&mut data).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading stdin")?;
     } else {
         data = std::fs::read(input).with_context(|| format!("reading {input}"))?;
     }
@@ -50,7 +52,10 @@ pub fn run(input: &str, output: &str, enricher: Arc<dyn Enricher>) -> anyhow::Re
                     timestamp: None,
                 };
                 let (result, _) = processor.process(value, provenance, Utc::now());
-                (line, result.map(|e| (e.word_count, serde_json::to_string(&e))))
+                (
+                    line,
+                    result.map(|e| (e.word_count, serde_json::to_string(&e))),
+                )
             })
             .collect();
         for (line, result) in results {
@@ -63,7 +68,10 @@ pub fn run(input: &str, output: &str, enricher: Arc<dyn Enricher>) -> anyhow::Re
                 Ok((_, Err(e))) => anyhow::bail!("cannot serialize event: {e}"),
                 Err(r) => {
                     rejected += 1;
-                    eprintln!("{}", serde_json::json!({"line": line, "reason": r.reason, "error": r.message}));
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"line": line, "reason": r.reason, "error": r.message})
+                    );
                 }
             }
         }
@@ -84,7 +92,9 @@ pub fn run(input: &str, output: &str, enricher: Arc<dyn Enricher>) -> anyhow::Re
 fn split_records(data: &[u8]) -> Vec<&[u8]> {
     let first = data.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
-        data.split(|&b| b == b'\n').filter(|l| l.iter().any(|b| !b.is_ascii_whitespace())).collect()
+        data.split(|&b| b == b'\n')
+            .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+            .collect()
     } else {
         vec![data]
     }

@@ -109,7 +109,9 @@ pub fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -139,7 +141,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             crate::shutdown::on_signal(shutdown.clone());
             run_worker(config, shutdown).await.map(|_| ())
         }
-        Command::Enrich { input, output, enricher } => {
+        Command::Enrich {
+            input,
+            output,
+            enricher,
+        } => {
             init_logging(LogFormat::Text, "warn");
             let kind = match enricher {
                 EnricherArg::Local => EnricherKind::Local,
@@ -159,20 +165,28 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.to_masked_toml());
             Ok(())
         }
-        Command::Train { what: TrainCommand::Ner { data, output, epochs } } => {
-            crate::enrich::commands::train_ner(&data, &output, epochs)
-        }
-        Command::Eval { what: EvalCommand::Ner { data, model } } => {
-            crate::enrich::commands::eval_ner(&data, model.as_deref())
-        }
-        Command::Eval { what: EvalCommand::Sentiment { data } } => {
-            crate::enrich::commands::eval_sentiment(&data)
-        }
+        Command::Train {
+            what:
+                TrainCommand::Ner {
+                    data,
+                    output,
+                    epochs,
+                },
+        } => crate::enrich::commands::train_ner(&data, &output, epochs),
+        Command::Eval {
+            what: EvalCommand::Ner { data, model },
+        } => crate::enrich::commands::eval_ner(&data, model.as_deref()),
+        Command::Eval {
+            what: EvalCommand::Sentiment { data },
+        } => crate::enrich::commands::eval_sentiment(&data),
     }
 }
 
 /// Starts the HTTP server and the live worker; returns when the worker has stopped.
-pub async fn run_worker(config: Config, shutdown: CancellationToken) -> anyhow::Result<worker::RunSummary> {
+pub async fn run_worker(
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<worker::RunSummary> {
     let metrics = Metrics::new().context("registering metrics")?;
     let health = Arc::new(Health::default());
     let server = HttpServer::bind(config.http.listen, metrics.clone(), health.clone())

@@ -15,9 +15,15 @@ pub const ENV_PREFIX: &str = "NEWSFLOW__";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {source}")]
-    Syntax { path: String, source: Box<toml::de::Error> },
+    Syntax {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
@@ -59,7 +65,16 @@ impl Properties {
     fn masked(&self) -> BTreeMap<&str, &str> {
         self.0
             .iter()
-            .map(|(k, v)| (k.as_str(), if is_secret_property(k) { "***" } else { v.as_str() }))
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if is_secret_property(k) {
+                        "***"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
             .collect()
     }
 }
@@ -144,7 +159,11 @@ pub struct TopicsConfig {
 impl TopicsConfig {
     /// The input topics as a list.
     pub fn inputs(&self) -> Vec<&str> {
-        self.input.split(',').map(str::trim).filter(|t| !t.is_empty()).collect()
+        self.input
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
     }
 }
 
@@ -159,7 +178,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: defaults::listen() }
+        HttpConfig {
+            listen: defaults::listen(),
+        }
     }
 }
 
@@ -230,7 +251,9 @@ pub struct ShutdownConfig {
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        ShutdownConfig { drain_timeout_ms: defaults::drain_timeout_ms() }
+        ShutdownConfig {
+            drain_timeout_ms: defaults::drain_timeout_ms(),
+        }
     }
 }
 
@@ -255,7 +278,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: defaults::log_format(), level: defaults::log_level() }
+        LogConfig {
+            format: defaults::log_format(),
+            level: defaults::log_level(),
+        }
     }
 }
 
@@ -304,7 +330,9 @@ mod defaults {
 
 /// librdkafka property names whose values are secrets.
 fn is_secret_property(key: &str) -> bool {
-    ["password", "secret", "token", "key.pem", "private"].iter().any(|s| key.contains(s))
+    ["password", "secret", "token", "key.pem", "private"]
+        .iter()
+        .any(|s| key.contains(s))
 }
 
 impl Config {
@@ -313,8 +341,10 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml_str(&text, &path.display().to_string(), env)
     }
 
@@ -324,18 +354,23 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError::Syntax { path: origin.to_string(), source: Box::new(e) }
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_string(),
+                    source: Box::new(e),
+                })?;
         for (name, value) in env {
             if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
                 apply_override(&mut table, rest, &value)?;
             }
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Invalid {
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Invalid {
+                    key: e.path().to_string(),
+                    message: e.inner().to_string(),
+                }
             })?;
         config.check()?;
         Ok(config)
@@ -344,7 +379,10 @@ impl Config {
     /// Cross-field rules.
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| {
-            Err(ConfigError::Invalid { key: key.into(), message: message.into() })
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message: message.into(),
+            })
         };
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return invalid("kafka.bootstrap_servers", "must not be empty");
@@ -367,9 +405,10 @@ impl Config {
         if inputs.is_empty() {
             return invalid("topics.input", "must name at least one topic");
         }
-        for (key, topic) in
-            [("topics.output", &self.topics.output), ("topics.dead_letter", &self.topics.dead_letter)]
-        {
+        for (key, topic) in [
+            ("topics.output", &self.topics.output),
+            ("topics.dead_letter", &self.topics.dead_letter),
+        ] {
             if topic.trim().is_empty() {
                 return invalid(key, "must not be empty");
             }
@@ -384,7 +423,10 @@ impl Config {
             return invalid("pipeline.max_in_flight", "must be at least 1");
         }
         if !(1..=100 << 20).contains(&self.pipeline.max_message_bytes) {
-            return invalid("pipeline.max_message_bytes", "must be between 1 and 104857600");
+            return invalid(
+                "pipeline.max_message_bytes",
+                "must be between 1 and 104857600",
+            );
         }
         if self.pipeline.retry_backoff_initial_ms == 0
             || self.pipeline.retry_backoff_max_ms < self.pipeline.retry_backoff_initial_ms
@@ -403,8 +445,12 @@ impl Config {
                 "must be below kafka.session_timeout_ms, or revoked partitions are lost mid-drain",
             );
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::Invalid { key: "log.level".into(), message: e.to_string() })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            ConfigError::Invalid {
+                key: "log.level".into(),
+                message: e.to_string(),
+            }
+        })?;
         Ok(())
     }
 
@@ -425,7 +471,9 @@ fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<()
         message: message.into(),
     };
     if parts.len() < 2 || parts.iter().any(String::is_empty) {
-        return Err(bad("environment overrides need the form NEWSFLOW__SECTION__KEY"));
+        return Err(bad(
+            "environment overrides need the form NEWSFLOW__SECTION__KEY",
+        ));
     }
     let (head, leaf): (Vec<String>, String) =
         if parts.len() > 3 && parts[1].ends_with("_properties") {
@@ -436,8 +484,9 @@ fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<()
         };
     let mut node = table;
     for part in &head {
-        let entry =
-            node.entry(part.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = node
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
         node = entry
             .as_table_mut()
             .ok_or_else(|| bad(&format!("`{part}` is not a table in {key_name}")))?;
@@ -476,7 +525,10 @@ mod tests {
     "#;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -495,7 +547,10 @@ mod tests {
             env(&[
                 ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "7"),
                 ("NEWSFLOW__KAFKA__BOOTSTRAP_SERVERS", "b:1"),
-                ("NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES", "1000"),
+                (
+                    "NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES",
+                    "1000",
+                ),
                 ("OTHER", "x"),
             ]),
         )
@@ -508,8 +563,13 @@ mod tests {
     #[test]
     fn unknown_key_fails_naming_the_key() {
         let text = format!("{MINIMAL}\n[pipeline]\nmax_inflight = 3\n");
-        let err = Config::from_toml_str(&text, "t", env(&[])).unwrap_err().to_string();
-        assert!(err.contains("pipeline") && err.contains("max_inflight"), "{err}");
+        let err = Config::from_toml_str(&text, "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipeline") && err.contains("max_inflight"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -522,9 +582,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("pipeline.max_in_flight"), "{err}");
-        let err = Config::from_toml_str(MINIMAL, "t", env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "0")]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "0")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("pipeline.max_in_flight"), "{err}");
     }
 
@@ -543,13 +607,19 @@ mod tests {
             "t",
             env(&[
                 ("NEWSFLOW__KAFKA__SASL_PASSWORD", "hunter2"),
-                ("NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__SSL__KEY__PASSWORD", "hunter3"),
+                (
+                    "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__SSL__KEY__PASSWORD",
+                    "hunter3",
+                ),
             ]),
         )
         .unwrap();
         assert_eq!(c.kafka.sasl_password.as_ref().unwrap().expose(), "hunter2");
         let shown = format!("{} {:?}", c.to_masked_toml(), c);
-        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
     }
 
     #[test]

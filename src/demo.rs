@@ -48,18 +48,31 @@ pub async fn run(full: bool) -> anyhow::Result<()> {
     let config = demo_config(&bootstrap)?;
 
     let mut inputs: Vec<String> = vec![SEED_ARTICLE.to_string()];
-    inputs.extend(SAMPLE_ARTICLES.lines().filter(|l| !l.trim().is_empty()).map(String::from));
+    inputs.extend(
+        SAMPLE_ARTICLES
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from),
+    );
     inputs.push(String::new()); // an empty value: poison
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()?;
     for (i, value) in inputs.iter().enumerate() {
         let key = format!("sample-{i}");
         producer
-            .send(FutureRecord::to("news.raw").key(&key).payload(value), Duration::from_secs(5))
+            .send(
+                FutureRecord::to("news.raw").key(&key).payload(value),
+                Duration::from_secs(5),
+            )
             .await
             .map_err(|(e, _)| e)
             .context("loading sample articles")?;
     }
-    println!("Loaded {} sample records into the embedded cluster ({bootstrap}).", inputs.len());
+    println!(
+        "Loaded {} sample records into the embedded cluster ({bootstrap}).",
+        inputs.len()
+    );
 
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(crate::cli::run_worker(config, shutdown.clone()));
@@ -77,7 +90,10 @@ pub async fn run(full: bool) -> anyhow::Result<()> {
                     .headers()
                     .and_then(|h| {
                         use rdkafka::message::Headers;
-                        h.iter().find(|h| h.key == "newsflow.error.class").and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+                        h.iter()
+                            .find(|h| h.key == "newsflow.error.class")
+                            .and_then(|h| h.value)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
                     })
                     .unwrap_or_default();
                 dead.push((m.offset(), class));
@@ -99,7 +115,13 @@ pub async fn run(full: bool) -> anyhow::Result<()> {
             .map(|a| {
                 a.iter()
                     .take(12)
-                    .map(|e| format!("{} [{}]", e["text"].as_str().unwrap_or(""), e["type"].as_str().unwrap_or("")))
+                    .map(|e| {
+                        format!(
+                            "{} [{}]",
+                            e["text"].as_str().unwrap_or(""),
+                            e["type"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -122,7 +144,11 @@ pub async fn run(full: bool) -> anyhow::Result<()> {
         summary.consumed, summary.produced, summary.dead_lettered, summary.unfinished
     );
     if events.len() + dead.len() < inputs.len() {
-        anyhow::bail!("demo timed out: {} of {} records came out", events.len() + dead.len(), inputs.len());
+        anyhow::bail!(
+            "demo timed out: {} of {} records came out",
+            events.len() + dead.len(),
+            inputs.len()
+        );
     }
     Ok(())
 }

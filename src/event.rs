@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::enrich::{Entity, Enrichment, ModelInfo, Sentiment};
+use crate::enrich::{Enrichment, Entity, ModelInfo, Sentiment};
 use crate::normalize::Article;
 
 /// Version of the event schema; bumped on incompatible changes.
@@ -91,15 +91,60 @@ pub fn build_event(
         url: article.url,
         title: article.title,
         body: article.body,
-        published_at: article.published_at.map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        published_at: article
+            .published_at
+            .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         language: article.language,
         authors: article.authors,
         entities: enrichment.entities,
         sentiment: enrichment.sentiment,
         provenance,
         processed_at: rfc3339(processed_at),
-        pipeline: PipelineInfo { name: "newsflow", version: env!("CARGO_PKG_VERSION"), models },
+        pipeline: PipelineInfo {
+            name: "newsflow",
+            version: env!("CARGO_PKG_VERSION"),
+            models,
+        },
         warnings: article.warnings,
         extra: article.extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::baseline::BaselineEnricher;
+    use crate::pipeline::Processor;
+    use std::sync::Arc;
+
+    #[test]
+    fn events_match_the_published_json_schema() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../docs/event.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let p = Processor::new(Arc::new(BaselineEnricher), 1 << 20);
+        let inputs: Vec<&[u8]> = vec![
+            include_bytes!("../samples/seed-article.txt"),
+            br#"{"id": "x", "url": "https://e.com/a", "title": "T", "body": "Paris is big.", "published_at": "2022-11-03", "authors": ["A"], "other": 1}"#,
+            br#"{"title": "T", "published_at": "bad date"}"#,
+        ];
+        for value in inputs {
+            let provenance = Provenance {
+                topic: "t".into(),
+                partition: 0,
+                offset: 3,
+                timestamp: None,
+            };
+            let (event, _) = p.process(value, provenance, Utc::now());
+            let json = serde_json::to_value(event.unwrap()).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&json)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        // The schema can fail: a wrong type is reported.
+        let bad = serde_json::json!({"schema_version": "1.0"});
+        assert!(!validator.is_valid(&bad));
     }
 }

@@ -20,7 +20,13 @@ struct AppState {
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -43,7 +49,11 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: SocketAddr, metrics: Metrics, health: Arc<Health>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        metrics: Metrics,
+        health: Arc<Health>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let router = Router::new()
             .route("/metrics", get(metrics_handler))

@@ -111,7 +111,13 @@ impl KafkaContext {
         tracker: Arc<SharedTracker>,
         drain_timeout: Duration,
     ) -> Self {
-        KafkaContext { role, metrics, health, tracker, drain_timeout }
+        KafkaContext {
+            role,
+            metrics,
+            health,
+            tracker,
+            drain_timeout,
+        }
     }
 
     fn record_broker_stats(&self, stats: &Statistics) {
@@ -124,7 +130,10 @@ impl KafkaContext {
             let name = broker.nodeid.to_string();
             let up = broker.state == "UP";
             any_up |= up;
-            self.metrics.kafka_broker_up.with_label_values(&[client, &name]).set(i64::from(up));
+            self.metrics
+                .kafka_broker_up
+                .with_label_values(&[client, &name])
+                .set(i64::from(up));
             if let Some(rtt) = &broker.rtt {
                 for (q, v) in [("0.5", rtt.p50), ("0.99", rtt.p99)] {
                     self.metrics
@@ -134,8 +143,14 @@ impl KafkaContext {
                 }
             }
         }
-        self.metrics.kafka_queue_messages.with_label_values(&[client]).set(stats.msg_cnt as i64);
-        self.metrics.kafka_reply_queue.with_label_values(&[client]).set(stats.replyq);
+        self.metrics
+            .kafka_queue_messages
+            .with_label_values(&[client])
+            .set(stats.msg_cnt as i64);
+        self.metrics
+            .kafka_reply_queue
+            .with_label_values(&[client])
+            .set(stats.replyq);
         if matches!(self.role, ClientRole::Consumer) {
             self.health.set_connected(any_up);
             self.metrics.ready.set(i64::from(self.health.is_ready()));
@@ -153,17 +168,30 @@ impl KafkaContext {
                 let labels = [topic_name.as_str(), &p.partition.to_string()];
                 if p.fetch_state == "none" || !p.desired {
                     let _ = self.metrics.consumer_lag.remove_label_values(&labels);
-                    let _ = self.metrics.consumer_committed_lag.remove_label_values(&labels);
-                    let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
+                    let _ = self
+                        .metrics
+                        .consumer_committed_lag
+                        .remove_label_values(&labels);
+                    let _ = self
+                        .metrics
+                        .consumer_lag_seconds
+                        .remove_label_values(&labels);
                     continue;
                 }
                 if p.consumer_lag_stored >= 0 {
-                    self.metrics.consumer_lag.with_label_values(&labels).set(p.consumer_lag_stored);
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&labels)
+                        .set(p.consumer_lag_stored);
                 }
                 if p.consumer_lag >= 0 {
-                    self.metrics.consumer_committed_lag.with_label_values(&labels).set(p.consumer_lag);
+                    self.metrics
+                        .consumer_committed_lag
+                        .with_label_values(&labels)
+                        .set(p.consumer_lag);
                 }
-                let (oldest_pending, last_done) = tracker.oldest_unfinished_ts(topic_name, p.partition);
+                let (oldest_pending, last_done) =
+                    tracker.oldest_unfinished_ts(topic_name, p.partition);
                 let age_ms = match (oldest_pending, last_done) {
                     (Some(ts), _) => now_ms - ts,
                     // Nothing in flight but records wait unread: they are at most as old as
@@ -183,13 +211,21 @@ impl KafkaContext {
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => error!(client = self.role.as_str(), facility = fac, "{message}"),
-            RDKafkaLogLevel::Warning => warn!(client = self.role.as_str(), facility = fac, "{message}"),
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                error!(client = self.role.as_str(), facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                warn!(client = self.role.as_str(), facility = fac, "{message}")
+            }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 info!(client = self.role.as_str(), facility = fac, "{message}")
             }
-            RDKafkaLogLevel::Debug => debug!(client = self.role.as_str(), facility = fac, "{message}"),
+            RDKafkaLogLevel::Debug => {
+                debug!(client = self.role.as_str(), facility = fac, "{message}")
+            }
         }
     }
 
@@ -201,8 +237,10 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown))
-            && matches!(self.role, ClientRole::Consumer)
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+        ) && matches!(self.role, ClientRole::Consumer)
         {
             self.health.set_connected(false);
             self.metrics.ready.set(0);
@@ -223,23 +261,32 @@ impl ConsumerContext for KafkaContext {
                     .collect();
                 let left = self.tracker.wait_drained(&revoked, self.drain_timeout);
                 if left > 0 {
-                    warn!(in_flight = left, "Drain deadline passed on revoke; unfinished records will be redelivered");
+                    warn!(
+                        in_flight = left,
+                        "Drain deadline passed on revoke; unfinished records will be redelivered"
+                    );
                 }
                 let mut commit = TopicPartitionList::new();
                 {
                     let mut tracker = self.tracker.lock();
                     for (topic, partition) in &revoked {
                         if let Some(pos) = tracker.commit_position(topic, *partition) {
-                            let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(pos));
+                            let _ =
+                                commit.add_partition_offset(topic, *partition, Offset::Offset(pos));
                         }
                         tracker.remove(topic, *partition);
                     }
                 }
                 if commit.count() > 0 {
                     match consumer.commit(&commit, CommitMode::Sync) {
-                        Ok(()) => info!(partitions = commit.count(), "Committed revoked partitions"),
+                        Ok(()) => {
+                            info!(partitions = commit.count(), "Committed revoked partitions")
+                        }
                         Err(e) => {
-                            self.metrics.processing_errors.with_label_values(&["commit"]).inc();
+                            self.metrics
+                                .processing_errors
+                                .with_label_values(&["commit"])
+                                .inc();
                             warn!(error = %e, "Commit on revoke failed; records may be redelivered")
                         }
                     }
@@ -267,8 +314,14 @@ fn base_config(config: &Config) -> ClientConfig {
     let k = &config.kafka;
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.bootstrap_servers)
-        .set("statistics.interval.ms", k.statistics_interval_ms.to_string())
-        .set("client.id", format!("newsflow-{}", env!("CARGO_PKG_VERSION")));
+        .set(
+            "statistics.interval.ms",
+            k.statistics_interval_ms.to_string(),
+        )
+        .set(
+            "client.id",
+            format!("newsflow-{}", env!("CARGO_PKG_VERSION")),
+        );
     if let Some(p) = &k.security_protocol {
         c.set("security.protocol", p);
     }
@@ -296,7 +349,10 @@ pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", k.session_timeout_ms.to_string())
-        .set("partition.assignment.strategy", &k.partition_assignment_strategy);
+        .set(
+            "partition.assignment.strategy",
+            &k.partition_assignment_strategy,
+        );
     if let Some(id) = k.group_instance_id.as_deref().filter(|s| !s.is_empty()) {
         c.set("group.instance.id", id);
     }

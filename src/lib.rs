@@ -6,20 +6,20 @@
 //! article) → [`enrich`] (entities, sentiment) → [`event`] (output record) → [`sink`]
 //! (Kafka out). [`pipeline`] chains the pure middle stages; [`worker`] runs them all.
 
+pub mod batch;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod enrich;
 pub mod event;
-pub mod normalize;
-pub mod parse;
-pub mod pipeline;
+pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod normalize;
 pub mod offsets;
+pub mod parse;
+pub mod pipeline;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod worker;
-pub mod batch;
-pub mod cli;
-pub mod demo;
-pub mod http;
-pub mod shutdown;

@@ -37,19 +37,34 @@ pub struct Metrics {
     pub replay_rate: Gauge,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(c.clone()))?;
     Ok(c)
 }
 
-fn int_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+fn int_gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
     let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
 }
 
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
     let g = GaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
@@ -71,8 +86,8 @@ impl Metrics {
                 "Time spent per article in each stage (parse, normalize, enrich, produce).",
             )
             .buckets(vec![
-                0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
-                0.25, 0.5, 1.0, 2.5, 5.0,
+                0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             &["stage"],
         )?;
@@ -82,12 +97,17 @@ impl Metrics {
                 "newsflow_end_to_end_latency_seconds",
                 "Record timestamp to output acknowledgement by the broker.",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
         )?;
         r.register(Box::new(end_to_end_latency.clone()))?;
         let sentiment_score = Histogram::with_opts(
-            HistogramOpts::new("newsflow_sentiment_score", "Document sentiment scores in [-1, 1].")
-                .buckets(vec![-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0]),
+            HistogramOpts::new(
+                "newsflow_sentiment_score",
+                "Document sentiment scores in [-1, 1].",
+            )
+            .buckets(vec![-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0]),
         )?;
         r.register(Box::new(sentiment_score.clone()))?;
         let replay_rate = Gauge::new(
@@ -97,31 +117,116 @@ impl Metrics {
         r.register(Box::new(replay_rate.clone()))?;
 
         let m = Metrics {
-            messages_consumed: counter(&r, "newsflow_messages_consumed_total", "Records read from input topics.", &["topic"])?,
-            events_produced: counter(&r, "newsflow_events_produced_total", "Events acknowledged by the broker on the output topic.", &["topic"])?,
-            dead_lettered: counter(&r, "newsflow_messages_dead_lettered_total", "Records acknowledged on the dead-letter topic, by error class.", &["reason"])?,
-            processing_errors: counter(&r, "newsflow_processing_errors_total", "Transient errors that were retried (produce, commit, consume).", &["kind"])?,
+            messages_consumed: counter(
+                &r,
+                "newsflow_messages_consumed_total",
+                "Records read from input topics.",
+                &["topic"],
+            )?,
+            events_produced: counter(
+                &r,
+                "newsflow_events_produced_total",
+                "Events acknowledged by the broker on the output topic.",
+                &["topic"],
+            )?,
+            dead_lettered: counter(
+                &r,
+                "newsflow_messages_dead_lettered_total",
+                "Records acknowledged on the dead-letter topic, by error class.",
+                &["reason"],
+            )?,
+            processing_errors: counter(
+                &r,
+                "newsflow_processing_errors_total",
+                "Transient errors that were retried (produce, commit, consume).",
+                &["kind"],
+            )?,
             stage_duration,
             end_to_end_latency,
-            inflight: int_gauge(&r, "newsflow_inflight_messages", "Records read but not yet acknowledged.")?,
-            consumer_lag: int_gauge_vec(&r, "newsflow_consumer_lag_messages", "High watermark minus stored offset, per partition.", &["topic", "partition"])?,
-            consumer_committed_lag: int_gauge_vec(&r, "newsflow_consumer_committed_lag_messages", "High watermark minus committed offset, per partition.", &["topic", "partition"])?,
-            consumer_lag_seconds: gauge_vec(&r, "newsflow_consumer_lag_seconds", "Age of the oldest unprocessed record, per partition (0 when caught up).", &["topic", "partition"])?,
-            entities_extracted: counter(&r, "newsflow_entities_extracted_total", "Entities in produced events, by type.", &["type"])?,
+            inflight: int_gauge(
+                &r,
+                "newsflow_inflight_messages",
+                "Records read but not yet acknowledged.",
+            )?,
+            consumer_lag: int_gauge_vec(
+                &r,
+                "newsflow_consumer_lag_messages",
+                "High watermark minus stored offset, per partition.",
+                &["topic", "partition"],
+            )?,
+            consumer_committed_lag: int_gauge_vec(
+                &r,
+                "newsflow_consumer_committed_lag_messages",
+                "High watermark minus committed offset, per partition.",
+                &["topic", "partition"],
+            )?,
+            consumer_lag_seconds: gauge_vec(
+                &r,
+                "newsflow_consumer_lag_seconds",
+                "Age of the oldest unprocessed record, per partition (0 when caught up).",
+                &["topic", "partition"],
+            )?,
+            entities_extracted: counter(
+                &r,
+                "newsflow_entities_extracted_total",
+                "Entities in produced events, by type.",
+                &["type"],
+            )?,
             sentiment_score,
-            rebalances: counter(&r, "newsflow_rebalances_total", "Partition assignment changes (assign, revoke).", &["event"])?,
-            assigned_partitions: int_gauge(&r, "newsflow_assigned_partitions", "Partitions currently assigned to this worker.")?,
+            rebalances: counter(
+                &r,
+                "newsflow_rebalances_total",
+                "Partition assignment changes (assign, revoke).",
+                &["event"],
+            )?,
+            assigned_partitions: int_gauge(
+                &r,
+                "newsflow_assigned_partitions",
+                "Partitions currently assigned to this worker.",
+            )?,
             ready: int_gauge(&r, "newsflow_ready", "1 while /readyz answers 200.")?,
-            build_info: int_gauge_vec(&r, "newsflow_build_info", "Always 1; labels carry the build.", &["version"])?,
-            kafka_broker_up: int_gauge_vec(&r, "newsflow_kafka_broker_up", "1 when librdkafka's connection to the broker is UP.", &["client", "broker"])?,
-            kafka_broker_rtt: gauge_vec(&r, "newsflow_kafka_broker_rtt_seconds", "Broker request round-trip time (librdkafka window).", &["client", "broker", "quantile"])?,
-            kafka_queue_messages: int_gauge_vec(&r, "newsflow_kafka_queue_messages", "Messages in librdkafka's queues (msg_cnt).", &["client"])?,
-            kafka_reply_queue: int_gauge_vec(&r, "newsflow_kafka_reply_queue_ops", "Operations waiting in librdkafka's reply queue.", &["client"])?,
-            replay_remaining: int_gauge_vec(&r, "newsflow_replay_remaining_messages", "Records left to replay, per partition.", &["topic", "partition"])?,
+            build_info: int_gauge_vec(
+                &r,
+                "newsflow_build_info",
+                "Always 1; labels carry the build.",
+                &["version"],
+            )?,
+            kafka_broker_up: int_gauge_vec(
+                &r,
+                "newsflow_kafka_broker_up",
+                "1 when librdkafka's connection to the broker is UP.",
+                &["client", "broker"],
+            )?,
+            kafka_broker_rtt: gauge_vec(
+                &r,
+                "newsflow_kafka_broker_rtt_seconds",
+                "Broker request round-trip time (librdkafka window).",
+                &["client", "broker", "quantile"],
+            )?,
+            kafka_queue_messages: int_gauge_vec(
+                &r,
+                "newsflow_kafka_queue_messages",
+                "Messages in librdkafka's queues (msg_cnt).",
+                &["client"],
+            )?,
+            kafka_reply_queue: int_gauge_vec(
+                &r,
+                "newsflow_kafka_reply_queue_ops",
+                "Operations waiting in librdkafka's reply queue.",
+                &["client"],
+            )?,
+            replay_remaining: int_gauge_vec(
+                &r,
+                "newsflow_replay_remaining_messages",
+                "Records left to replay, per partition.",
+                &["topic", "partition"],
+            )?,
             replay_rate,
             registry: r,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         // Pre-create fixed label sets so every series exists from the first scrape.
         for reason in REJECTION_REASONS {
             m.dead_lettered.with_label_values(&[reason]);

@@ -29,7 +29,10 @@ pub struct OffsetTracker {
 impl OffsetTracker {
     /// Records that `offset` was read and is now in flight.
     pub fn begin(&mut self, topic: &str, partition: i32, offset: i64, timestamp_ms: Option<i64>) {
-        let state = self.partitions.entry((topic.to_string(), partition)).or_default();
+        let state = self
+            .partitions
+            .entry((topic.to_string(), partition))
+            .or_default();
         state.pending.insert(offset, timestamp_ms);
         state.next = state.next.max(offset + 1);
     }
@@ -55,12 +58,17 @@ impl OffsetTracker {
 
     /// The offset to commit for a partition: everything before it is finished.
     pub fn commit_position(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.partitions.get(&(topic.to_string(), partition)).map(Self::position_of)
+        self.partitions
+            .get(&(topic.to_string(), partition))
+            .map(Self::position_of)
     }
 
     /// Commit positions of every tracked partition.
     pub fn commit_positions(&self) -> Vec<(TopicPartition, i64)> {
-        self.partitions.iter().map(|(tp, s)| (tp.clone(), Self::position_of(s))).collect()
+        self.partitions
+            .iter()
+            .map(|(tp, s)| (tp.clone(), Self::position_of(s)))
+            .collect()
     }
 
     /// In-flight records in the given partitions (all partitions when `None`).
@@ -80,7 +88,10 @@ impl OffsetTracker {
     pub fn oldest_unfinished_ts(&self, topic: &str, partition: i32) -> (Option<i64>, Option<i64>) {
         match self.partitions.get(&(topic.to_string(), partition)) {
             None => (None, None),
-            Some(s) => (s.pending.values().next().copied().flatten(), s.last_finished_ts),
+            Some(s) => (
+                s.pending.values().next().copied().flatten(),
+                s.last_finished_ts,
+            ),
         }
     }
 

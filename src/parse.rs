@@ -60,7 +60,10 @@ pub struct RawArticle {
 /// Parses one record value.
 pub fn parse(value: &[u8], max_bytes: usize) -> Result<RawArticle, ParseError> {
     if value.len() > max_bytes {
-        return Err(ParseError::TooLarge { size: value.len(), limit: max_bytes });
+        return Err(ParseError::TooLarge {
+            size: value.len(),
+            limit: max_bytes,
+        });
     }
     let first = value.iter().position(|b| !b.is_ascii_whitespace());
     let Some(first) = first else {
@@ -69,8 +72,9 @@ pub fn parse(value: &[u8], max_bytes: usize) -> Result<RawArticle, ParseError> {
     if matches!(value[first], b'{' | b'[') {
         return parse_json(value);
     }
-    let text = std::str::from_utf8(value)
-        .map_err(|e| ParseError::InvalidUtf8 { at: e.valid_up_to() })?;
+    let text = std::str::from_utf8(value).map_err(|e| ParseError::InvalidUtf8 {
+        at: e.valid_up_to(),
+    })?;
     parse_text(text)
 }
 
@@ -82,7 +86,9 @@ fn parse_text(text: &str) -> Result<RawArticle, ParseError> {
         return Err(ParseError::Empty);
     };
     if title.chars().all(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ParseError::InvalidArticle("text has no printable content".into()));
+        return Err(ParseError::InvalidArticle(
+            "text has no printable content".into(),
+        ));
     }
     let body: Vec<&str> = lines.collect();
     Ok(RawArticle {
@@ -169,9 +175,17 @@ fn take_date(object: &mut Map<String, Value>) -> Result<Option<RawDate>, ParseEr
         Some(Value::String(s)) => Ok(Some(RawDate::Text(s))),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(f) if f.is_finite() => Ok(Some(RawDate::Epoch(f))),
-            _ => Err(wrong_type("published_at", "a date string or epoch number", &Value::Number(n))),
+            _ => Err(wrong_type(
+                "published_at",
+                "a date string or epoch number",
+                &Value::Number(n),
+            )),
         },
-        Some(other) => Err(wrong_type("published_at", "a date string or epoch number", &other)),
+        Some(other) => Err(wrong_type(
+            "published_at",
+            "a date string or epoch number",
+            &other,
+        )),
     }
 }
 
@@ -187,7 +201,11 @@ fn take_authors(object: &mut Map<String, Value>) -> Result<Vec<String>, ParseErr
                 other => Err(wrong_type("authors", "an array of strings", &other)),
             })
             .collect(),
-        Some(other) => Err(wrong_type("authors", "a string or an array of strings", &other)),
+        Some(other) => Err(wrong_type(
+            "authors",
+            "a string or an array of strings",
+            &other,
+        )),
     }
 }
 
@@ -200,15 +218,22 @@ mod tests {
 
     #[test]
     fn json_article_keeps_unknown_fields_under_extra() {
-        let a = parse(br#"{"id": 7, "title": "T", "body": "B", "section": "world"}"#, LIMIT)
-            .unwrap();
+        let a = parse(
+            br#"{"id": 7, "title": "T", "body": "B", "section": "world"}"#,
+            LIMIT,
+        )
+        .unwrap();
         assert_eq!(a.id.as_deref(), Some("7"));
         assert_eq!(a.extra["section"], "world");
     }
 
     #[test]
     fn plain_text_first_non_empty_line_is_the_title() {
-        let a = parse("\n\n  Headline here \nPara one.\n\nPara two.".as_bytes(), LIMIT).unwrap();
+        let a = parse(
+            "\n\n  Headline here \nPara one.\n\nPara two.".as_bytes(),
+            LIMIT,
+        )
+        .unwrap();
         assert_eq!(a.title.as_deref(), Some("Headline here"));
         assert_eq!(a.body.as_deref(), Some("Para one.\n\nPara two."));
     }
@@ -228,7 +253,12 @@ mod tests {
         ];
         for (value, reason) in cases {
             let err = parse(value, LIMIT).unwrap_err();
-            assert_eq!(err.reason(), *reason, "{:?}: {err}", String::from_utf8_lossy(value));
+            assert_eq!(
+                err.reason(),
+                *reason,
+                "{:?}: {err}",
+                String::from_utf8_lossy(value)
+            );
         }
         assert_eq!(parse(&[b'a'; 11], 10).unwrap_err().reason(), "too_large");
     }
@@ -237,7 +267,10 @@ mod tests {
     fn seed_article_parses_as_text() {
         let seed = include_str!("../samples/seed-article.txt");
         let a = parse(seed.as_bytes(), LIMIT).unwrap();
-        assert_eq!(a.title.as_deref(), Some("Jaishankar, Lavrov to hold talks in Moscow on November 8"));
+        assert_eq!(
+            a.title.as_deref(),
+            Some("Jaishankar, Lavrov to hold talks in Moscow on November 8")
+        );
     }
 
     proptest! {

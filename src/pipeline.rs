@@ -54,7 +54,11 @@ pub struct Processor {
 impl Processor {
     pub fn new(enricher: Arc<dyn Enricher>, max_message_bytes: usize) -> Self {
         let models = enricher.models();
-        Processor { enricher, models, max_message_bytes }
+        Processor {
+            enricher,
+            models,
+            max_message_bytes,
+        }
     }
 
     /// Processes one value. A panic in any stage is caught and becomes a rejection, so one
@@ -65,12 +69,19 @@ impl Processor {
         provenance: Provenance,
         now: DateTime<Utc>,
     ) -> (Result<Event, Rejection>, StageTimings) {
-        catch_unwind(AssertUnwindSafe(|| self.process_stages(value, provenance, now))).unwrap_or_else(
-            |_| {
-                let message = "processing panicked on this record".to_string();
-                (Err(Rejection { reason: "internal", message }), StageTimings::default())
-            },
-        )
+        catch_unwind(AssertUnwindSafe(|| {
+            self.process_stages(value, provenance, now)
+        }))
+        .unwrap_or_else(|_| {
+            let message = "processing panicked on this record".to_string();
+            (
+                Err(Rejection {
+                    reason: "internal",
+                    message,
+                }),
+                StageTimings::default(),
+            )
+        })
     }
 
     fn process_stages(
@@ -85,14 +96,30 @@ impl Processor {
         timings.parse = started.elapsed();
         let raw = match raw {
             Ok(raw) => raw,
-            Err(e) => return (Err(Rejection { reason: e.reason(), message: e.to_string() }), timings),
+            Err(e) => {
+                return (
+                    Err(Rejection {
+                        reason: e.reason(),
+                        message: e.to_string(),
+                    }),
+                    timings,
+                );
+            }
         };
         let started = Instant::now();
         let article = normalize(raw);
         timings.normalize = started.elapsed();
         let article = match article {
             Ok(a) => a,
-            Err(e) => return (Err(Rejection { reason: "normalize", message: e.to_string() }), timings),
+            Err(e) => {
+                return (
+                    Err(Rejection {
+                        reason: "normalize",
+                        message: e.to_string(),
+                    }),
+                    timings,
+                );
+            }
         };
         let started = Instant::now();
         let doc = Document {
@@ -107,7 +134,13 @@ impl Processor {
             Ok(e) => e,
             Err(_) => {
                 let message = "enricher panicked on this article".to_string();
-                return (Err(Rejection { reason: "enrich", message }), timings);
+                return (
+                    Err(Rejection {
+                        reason: "enrich",
+                        message,
+                    }),
+                    timings,
+                );
             }
         };
         let event = build_event(article, enrichment, self.models.clone(), provenance, now);
@@ -122,13 +155,25 @@ mod tests {
     use crate::enrich::{Document as Doc, Enrichment};
 
     fn provenance() -> Provenance {
-        Provenance { topic: "t".into(), partition: 0, offset: 1, timestamp: None }
+        Provenance {
+            topic: "t".into(),
+            partition: 0,
+            offset: 1,
+            timestamp: None,
+        }
     }
 
     #[test]
     fn reasons_cover_every_parse_error() {
         let p = Processor::new(Arc::new(BaselineEnricher), 10);
-        for value in [&b""[..], b"01234567890", b"\xff", b"{", b"[]", b"Leave a Reply"] {
+        for value in [
+            &b""[..],
+            b"01234567890",
+            b"\xff",
+            b"{",
+            b"[]",
+            b"Leave a Reply",
+        ] {
             let (r, _) = p.process(value, provenance(), Utc::now());
             let reason = r.unwrap_err().reason;
             assert!(REJECTION_REASONS.contains(&reason), "{reason}");

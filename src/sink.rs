@@ -61,7 +61,9 @@ pub struct Backoff {
 
 impl Backoff {
     fn delay(&self, attempt: u32) -> Duration {
-        self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max)
+        self.initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max)
     }
 }
 
@@ -75,16 +77,27 @@ pub struct Sink {
 
 impl Sink {
     pub fn new(producer: FutureProducer<KafkaContext>, backoff: Backoff, metrics: Metrics) -> Self {
-        Sink { producer, backoff, metrics }
+        Sink {
+            producer,
+            backoff,
+            metrics,
+        }
     }
 
     /// Hands one record to librdkafka's queue, waiting while the queue is full. Records
     /// enqueued in order are delivered in order per partition (idempotent producer).
-    pub async fn enqueue(&self, record: &OutRecord, hard_stop: &CancellationToken) -> Result<DeliveryFuture, SinkError> {
+    pub async fn enqueue(
+        &self,
+        record: &OutRecord,
+        hard_stop: &CancellationToken,
+    ) -> Result<DeliveryFuture, SinkError> {
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (k, v) in &record.headers {
-                headers = headers.insert(Header { key: k, value: Some(v) });
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
             }
             let mut fr = FutureRecord::<[u8], [u8]>::to(&record.topic)
                 .payload(&record.payload)
@@ -99,8 +112,14 @@ impl Sink {
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }
-            if !matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::QueueFull)) {
-                self.metrics.processing_errors.with_label_values(&["produce"]).inc();
+            if !matches!(
+                error.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::QueueFull)
+            ) {
+                self.metrics
+                    .processing_errors
+                    .with_label_values(&["produce"])
+                    .inc();
                 warn!(topic = %record.topic, error = %error, "Enqueue failed; retrying");
             }
             tokio::select! {
@@ -128,7 +147,10 @@ impl Sink {
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }
-            self.metrics.processing_errors.with_label_values(&["produce"]).inc();
+            self.metrics
+                .processing_errors
+                .with_label_values(&["produce"])
+                .inc();
             let delay = self.backoff.delay(attempt);
             attempt = attempt.saturating_add(1);
             warn!(topic = %record.topic, error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "Delivery failed; retrying");
@@ -141,7 +163,11 @@ impl Sink {
     }
 
     /// Enqueues and confirms one record.
-    pub async fn deliver(&self, record: &OutRecord, hard_stop: &CancellationToken) -> Result<(), SinkError> {
+    pub async fn deliver(
+        &self,
+        record: &OutRecord,
+        hard_stop: &CancellationToken,
+    ) -> Result<(), SinkError> {
         let delivery = self.enqueue(record, hard_stop).await?;
         self.confirm(record, delivery, hard_stop).await
     }
@@ -158,7 +184,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
         assert_eq!(b.delay(0), Duration::from_millis(100));
         assert_eq!(b.delay(2), Duration::from_millis(400));
         assert_eq!(b.delay(30), Duration::from_secs(1));

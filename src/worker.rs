@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::enrich::{EntityType, Enricher};
+use crate::enrich::{Enricher, EntityType};
 use crate::event::{CONTENT_TYPE, Provenance, SCHEMA_VERSION, rfc3339};
 use crate::kafka::{ClientRole, Health, KafkaContext, SharedTracker, producer_config};
 use crate::metrics::Metrics;
@@ -113,8 +113,13 @@ struct Pending {
 }
 
 enum Outcome {
-    Event { entity_counts: Vec<(EntityType, u64)>, sentiment: f64 },
-    DeadLetter { reason: &'static str },
+    Event {
+        entity_counts: Vec<(EntityType, u64)>,
+        sentiment: f64,
+    },
+    DeadLetter {
+        reason: &'static str,
+    },
 }
 
 /// Everything the stages share.
@@ -157,10 +162,12 @@ pub async fn run(
         max: Duration::from_millis(config.pipeline.retry_backoff_max_ms),
     };
     let sink = Sink::new(producer, backoff, metrics.clone());
-    check_topics(&consumer, &config, &options).await?;
+    check_topics(&consumer, &config, &options, &shutdown).await?;
     match &options.subscription {
         Subscription::Group => {
-            consumer.subscribe(&config.topics.inputs()).context("subscribing to input topics")?;
+            consumer
+                .subscribe(&config.topics.inputs())
+                .context("subscribing to input topics")?;
         }
         Subscription::Bounded { starts, .. } => {
             let mut tpl = TopicPartitionList::new();
@@ -196,7 +203,15 @@ pub async fn run(
     let order = tokio::spawn(order_stage(shared.clone(), order_rx, ack_tx));
     let ack = tokio::spawn(ack_stage(shared.clone(), ack_rx));
 
-    let consumed = read_stage(&shared, &pool, &processor, order_tx, Arc::new(Semaphore::new(max_in_flight)), &shutdown).await;
+    let consumed = read_stage(
+        &shared,
+        &pool,
+        &processor,
+        order_tx,
+        Arc::new(Semaphore::new(max_in_flight)),
+        &shutdown,
+    )
+    .await;
 
     // Drain: the read stage has stopped and dropped its sender; wait for the rest.
     health.set_shutting_down();
@@ -212,7 +227,9 @@ pub async fn run(
         warn!("Drain deadline passed; unfinished records will be redelivered");
         shared.hard_stop.cancel();
     }
-    let flush_for = drain.saturating_sub(started.elapsed()).max(Duration::from_millis(500));
+    let flush_for = drain
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(500));
     if let Err(e) = shared.sink.flush(flush_for) {
         warn!(error = %e, "Producer flush incomplete");
     }
@@ -224,31 +241,65 @@ pub async fn run(
         dead_lettered: Metrics::total(&metrics.dead_lettered),
         unfinished,
     };
-    info!(consumed = summary.consumed, produced = summary.produced, dead_lettered = summary.dead_lettered, unfinished, "Worker stopped");
+    info!(
+        consumed = summary.consumed,
+        produced = summary.produced,
+        dead_lettered = summary.dead_lettered,
+        unfinished,
+        "Worker stopped"
+    );
     Ok(summary)
 }
 
-/// Fails fast, with a clear message, when an input topic does not exist.
-async fn check_topics(consumer: &Arc<Consumer>, config: &Config, options: &RunOptions) -> anyhow::Result<()> {
-    let topics: Vec<String> = config.topics.inputs().into_iter().map(String::from).collect();
-    let consumer = consumer.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let metadata = consumer
-            .fetch_metadata(None, Duration::from_secs(10))
-            .context("cannot reach the Kafka brokers to read metadata")?;
-        for topic in &topics {
-            let found = metadata.topics().iter().find(|t| t.name() == topic);
-            match found {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
-                _ => anyhow::bail!("input topic `{topic}` does not exist"),
+/// Waits for the brokers (retrying with back-off; `/readyz` stays 503 meanwhile), then
+/// fails fast, with a clear message, when an input topic does not exist.
+async fn check_topics(
+    consumer: &Arc<Consumer>,
+    config: &Config,
+    options: &RunOptions,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut topics: Vec<String> = config
+        .topics
+        .inputs()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if let Subscription::Bounded { starts, .. } = &options.subscription {
+        topics = starts.iter().map(|(t, _, _)| t.clone()).collect();
+        topics.dedup();
+    }
+    let mut attempt = 0u32;
+    loop {
+        let c = consumer.clone();
+        let metadata =
+            tokio::task::spawn_blocking(move || c.fetch_metadata(None, Duration::from_secs(10)))
+                .await
+                .context("metadata task failed")?;
+        match metadata {
+            Ok(metadata) => {
+                for topic in &topics {
+                    let found = metadata.topics().iter().find(|t| t.name() == topic);
+                    match found {
+                        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
+                        _ => anyhow::bail!("input topic `{topic}` does not exist"),
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                let delay = Duration::from_millis(config.pipeline.retry_backoff_initial_ms)
+                    .saturating_mul(1 << attempt.min(6))
+                    .min(Duration::from_millis(config.pipeline.retry_backoff_max_ms));
+                attempt = attempt.saturating_add(1);
+                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Brokers unreachable; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => anyhow::bail!("shut down before the brokers were reachable"),
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
         }
-        Ok(())
-    })
-    .await
-    .context("metadata task failed")??;
-    let _ = options;
-    Ok(())
+    }
 }
 
 /// Stage 1. Returns the number of records read.
@@ -283,7 +334,11 @@ async fn read_stage(
         let message = match message {
             Ok(m) => m.detach(),
             Err(e) => {
-                shared.metrics.processing_errors.with_label_values(&["consume"]).inc();
+                shared
+                    .metrics
+                    .processing_errors
+                    .with_label_values(&["consume"])
+                    .inc();
                 let delay = Duration::from_millis(shared.config.pipeline.retry_backoff_initial_ms)
                     .saturating_mul(1 << errors.min(6));
                 errors = errors.saturating_add(1);
@@ -313,16 +368,33 @@ async fn read_stage(
         }
         let input = Arc::new(InputRecord::from_message(&message));
         consumed += 1;
-        shared.metrics.messages_consumed.with_label_values(&[&input.topic]).inc();
+        shared
+            .metrics
+            .messages_consumed
+            .with_label_values(&[&input.topic])
+            .inc();
         shared.metrics.inflight.inc();
-        shared.tracker.lock().begin(&input.topic, input.partition, input.offset, input.timestamp_ms);
+        shared.tracker.lock().begin(
+            &input.topic,
+            input.partition,
+            input.offset,
+            input.timestamp_ms,
+        );
         let (tx, rx) = oneshot::channel();
         let job_input = input.clone();
         let job_processor = processor.clone();
         pool.spawn(move || {
             let _ = tx.send(process(&job_processor, &job_input));
         });
-        if order_tx.send(Job { input, result: rx, permit }).await.is_err() {
+        if order_tx
+            .send(Job {
+                input,
+                result: rx,
+                permit,
+            })
+            .await
+            .is_err()
+        {
             error!("Order stage stopped unexpectedly");
             break;
         }
@@ -371,10 +443,18 @@ fn process(processor: &Processor, input: &InputRecord) -> Processed {
 
 /// The dead-letter record for a rejected input: original bytes (truncated to the limit if
 /// needed), original key and headers, and the error and origin in `newsflow.*` headers.
-pub fn dead_letter_record(config: &Config, input: &InputRecord, rejection: &Rejection) -> OutRecord {
+pub fn dead_letter_record(
+    config: &Config,
+    input: &InputRecord,
+    rejection: &Rejection,
+) -> OutRecord {
     let limit = config.pipeline.max_message_bytes;
     let truncated = input.value.len() > limit;
-    let payload = if truncated { input.value[..limit].to_vec() } else { input.value.clone() };
+    let payload = if truncated {
+        input.value[..limit].to_vec()
+    } else {
+        input.value.clone()
+    };
     let mut headers = input.headers.clone();
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v.into_bytes()));
     add("newsflow.error.class", rejection.reason.to_string());
@@ -389,14 +469,25 @@ pub fn dead_letter_record(config: &Config, input: &InputRecord, rejection: &Reje
         add("newsflow.truncated", "true".into());
         add("newsflow.original.size", input.value.len().to_string());
     }
-    OutRecord { topic: config.topics.dead_letter.clone(), key: input.key.clone(), payload, headers }
+    OutRecord {
+        topic: config.topics.dead_letter.clone(),
+        key: input.key.clone(),
+        payload,
+        headers,
+    }
 }
 
 fn event_record(options: &RunOptions, event: &ProcessedEvent) -> OutRecord {
     let mut headers = vec![
         ("content-type".to_string(), CONTENT_TYPE.as_bytes().to_vec()),
-        ("newsflow.schema.version".to_string(), SCHEMA_VERSION.as_bytes().to_vec()),
-        ("newsflow.event.id".to_string(), event.event_id.as_bytes().to_vec()),
+        (
+            "newsflow.schema.version".to_string(),
+            SCHEMA_VERSION.as_bytes().to_vec(),
+        ),
+        (
+            "newsflow.event.id".to_string(),
+            event.event_id.as_bytes().to_vec(),
+        ),
     ];
     headers.extend(options.extra_headers.iter().cloned());
     OutRecord {
@@ -408,28 +499,46 @@ fn event_record(options: &RunOptions, event: &ProcessedEvent) -> OutRecord {
 }
 
 /// Stage 2: results in input order → producer queue in the same order.
-async fn order_stage(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, ack_tx: mpsc::Sender<Pending>) {
+async fn order_stage(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Job>,
+    ack_tx: mpsc::Sender<Pending>,
+) {
     while let Some(job) = rx.recv().await {
         let processed = job.result.await.unwrap_or_else(|_| Processed {
-            outcome: Err(Rejection { reason: "internal", message: "processing thread failed".into() }),
+            outcome: Err(Rejection {
+                reason: "internal",
+                message: "processing thread failed".into(),
+            }),
             timings: StageTimings::default(),
         });
         let m = &shared.metrics;
-        m.stage_duration.with_label_values(&["parse"]).observe(processed.timings.parse.as_secs_f64());
+        m.stage_duration
+            .with_label_values(&["parse"])
+            .observe(processed.timings.parse.as_secs_f64());
         if processed.outcome.is_ok() {
-            m.stage_duration.with_label_values(&["normalize"]).observe(processed.timings.normalize.as_secs_f64());
-            m.stage_duration.with_label_values(&["enrich"]).observe(processed.timings.enrich.as_secs_f64());
+            m.stage_duration
+                .with_label_values(&["normalize"])
+                .observe(processed.timings.normalize.as_secs_f64());
+            m.stage_duration
+                .with_label_values(&["enrich"])
+                .observe(processed.timings.enrich.as_secs_f64());
         }
         let (record, kind) = match processed.outcome {
             Ok(event) => (
                 event_record(&shared.options, &event),
-                Outcome::Event { entity_counts: event.entity_counts, sentiment: event.sentiment },
+                Outcome::Event {
+                    entity_counts: event.entity_counts,
+                    sentiment: event.sentiment,
+                },
             ),
             Err(rejection) => {
                 warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason, error = %rejection.message, "Dead-lettering record");
                 (
                     dead_letter_record(&shared.config, &job.input, &rejection),
-                    Outcome::DeadLetter { reason: rejection.reason },
+                    Outcome::DeadLetter {
+                        reason: rejection.reason,
+                    },
                 )
             }
         };
@@ -437,10 +546,19 @@ async fn order_stage(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, ack_tx: m
         let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
             Ok(d) => (record, kind, d),
             Err(SinkError::Rejected(e)) => {
-                let rejection = Rejection { reason: "output_rejected", message: format!("broker refused the event: {e}") };
+                let rejection = Rejection {
+                    reason: "output_rejected",
+                    message: format!("broker refused the event: {e}"),
+                };
                 let dlq = dead_letter_record(&shared.config, &job.input, &rejection);
                 match shared.sink.enqueue(&dlq, &shared.hard_stop).await {
-                    Ok(d) => (dlq, Outcome::DeadLetter { reason: "output_rejected" }, d),
+                    Ok(d) => (
+                        dlq,
+                        Outcome::DeadLetter {
+                            reason: "output_rejected",
+                        },
+                        d,
+                    ),
                     Err(e) => {
                         error!(error = %e, offset = job.input.offset, "Cannot dead-letter record; it stays uncommitted");
                         continue;
@@ -449,7 +567,14 @@ async fn order_stage(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>, ack_tx: m
             }
             Err(SinkError::Cancelled(_)) => continue,
         };
-        let pending = Pending { input: job.input, record, delivery, kind, enqueued_at, _permit: job.permit };
+        let pending = Pending {
+            input: job.input,
+            record,
+            delivery,
+            kind,
+            enqueued_at,
+            _permit: job.permit,
+        };
         if ack_tx.send(pending).await.is_err() {
             break;
         }
@@ -472,33 +597,55 @@ async fn ack_stage(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>) {
 }
 
 async fn confirm(shared: Arc<Shared>, pending: Pending) {
-    let Pending { input, record, delivery, kind, enqueued_at, _permit } = pending;
+    let Pending {
+        input,
+        record,
+        delivery,
+        kind,
+        enqueued_at,
+        _permit,
+    } = pending;
     let m = &shared.metrics;
-    let result = shared.sink.confirm(&record, delivery, &shared.hard_stop).await;
+    let result = shared
+        .sink
+        .confirm(&record, delivery, &shared.hard_stop)
+        .await;
     let kind = match result {
         Ok(()) => kind,
         Err(SinkError::Rejected(e)) => {
             // Refused for good after enqueue (e.g. too large for the topic): dead-letter it.
-            let rejection = Rejection { reason: "output_rejected", message: format!("broker refused the event: {e}") };
+            let rejection = Rejection {
+                reason: "output_rejected",
+                message: format!("broker refused the event: {e}"),
+            };
             let dlq = dead_letter_record(&shared.config, &input, &rejection);
             if let Err(e) = shared.sink.deliver(&dlq, &shared.hard_stop).await {
                 error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
                 m.inflight.dec();
                 return;
             }
-            Outcome::DeadLetter { reason: "output_rejected" }
+            Outcome::DeadLetter {
+                reason: "output_rejected",
+            }
         }
         Err(SinkError::Cancelled(_)) => {
             m.inflight.dec();
             return; // Not finished: the offset is not stored, the record will be redelivered.
         }
     };
-    m.stage_duration.with_label_values(&["produce"]).observe(enqueued_at.elapsed().as_secs_f64());
+    m.stage_duration
+        .with_label_values(&["produce"])
+        .observe(enqueued_at.elapsed().as_secs_f64());
     match kind {
-        Outcome::Event { entity_counts, sentiment } => {
+        Outcome::Event {
+            entity_counts,
+            sentiment,
+        } => {
             m.events_produced.with_label_values(&[&record.topic]).inc();
             for (t, n) in entity_counts {
-                m.entities_extracted.with_label_values(&[t.as_str()]).inc_by(n);
+                m.entities_extracted
+                    .with_label_values(&[t.as_str()])
+                    .inc_by(n);
             }
             m.sentiment_score.observe(sentiment);
         }
@@ -510,12 +657,18 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         let age = (Utc::now().timestamp_millis() - ts).max(0) as f64 / 1000.0;
         m.end_to_end_latency.observe(age);
     }
-    let position = shared.tracker.lock().finish(&input.topic, input.partition, input.offset);
+    let position = shared
+        .tracker
+        .lock()
+        .finish(&input.topic, input.partition, input.offset);
     shared.tracker.notify();
     m.inflight.dec();
     if let Some(position) = position {
         let mut tpl = TopicPartitionList::new();
-        if tpl.add_partition_offset(&input.topic, input.partition, Offset::Offset(position)).is_ok() {
+        if tpl
+            .add_partition_offset(&input.topic, input.partition, Offset::Offset(position))
+            .is_ok()
+        {
             // Fails only if the partition was revoked meanwhile; its new owner re-reads.
             let _ = shared.consumer.store_offsets(&tpl);
         }
@@ -535,7 +688,11 @@ fn commit_finished(shared: &Shared) {
     match shared.consumer.commit(&tpl, CommitMode::Sync) {
         Ok(()) => info!(partitions = tpl.count(), "Committed offsets"),
         Err(e) => {
-            shared.metrics.processing_errors.with_label_values(&["commit"]).inc();
+            shared
+                .metrics
+                .processing_errors
+                .with_label_values(&["commit"])
+                .inc();
             warn!(error = %e, "Final commit failed; records may be redelivered")
         }
     }

@@ -7,8 +7,19 @@ use super::{
     SentimentLabel, Source,
 };
 
-const POSITIVE: &[&str] = &["good", "great", "agree", "agreed", "success", "win", "peace", "growth"];
-const NEGATIVE: &[&str] = &["killed", "war", "bomb", "concern", "concerned", "attack", "crisis", "death"];
+const POSITIVE: &[&str] = &[
+    "good", "great", "agree", "agreed", "success", "win", "peace", "growth",
+];
+const NEGATIVE: &[&str] = &[
+    "killed",
+    "war",
+    "bomb",
+    "concern",
+    "concerned",
+    "attack",
+    "crisis",
+    "death",
+];
 
 /// Capitalised-span entities and lexicon sentiment.
 #[derive(Debug, Default, Clone)]
@@ -33,11 +44,18 @@ impl Enricher for BaselineEnricher {
                 }
             }
         }
-        let total: usize = entities.iter().map(|e| e.mentions.len()).sum::<usize>().max(1);
+        let total: usize = entities
+            .iter()
+            .map(|e| e.mentions.len())
+            .sum::<usize>()
+            .max(1);
         for e in &mut entities {
             e.salience = e.mentions.len() as f32 / total as f32;
         }
-        Enrichment { entities, sentiment: lexicon_sentiment(doc) }
+        Enrichment {
+            entities,
+            sentiment: lexicon_sentiment(doc),
+        }
     }
 
     fn models(&self) -> Vec<ModelInfo> {
@@ -63,16 +81,22 @@ fn capitalised_spans(field: Field, text: &str) -> Vec<Mention> {
             }
             continue;
         }
-        if let Some(ws) = word_start.take() {
-            if first_upper && i - ws > 1 {
-                run = Some(run.map_or((ws, i), |(s, _)| (s, i)));
-                if c == ' ' {
-                    continue;
-                }
+        if let Some(ws) = word_start.take()
+            && first_upper
+            && i - ws > 1
+        {
+            run = Some(run.map_or((ws, i), |(s, _)| (s, i)));
+            if c == ' ' {
+                continue;
             }
         }
         if let Some((s, e)) = run.take() {
-            out.push(Mention { field, start: s, end: e, text: chars[s..e].iter().collect() });
+            out.push(Mention {
+                field,
+                start: s,
+                end: e,
+                text: chars[s..e].iter().collect(),
+            });
         }
     }
     out
@@ -80,8 +104,14 @@ fn capitalised_spans(field: Field, text: &str) -> Vec<Mention> {
 
 fn lexicon_sentiment(doc: &Document<'_>) -> Sentiment {
     let (mut pos, mut neg, mut words) = (0usize, 0usize, 0usize);
-    for word in doc.title.split_whitespace().chain(doc.body.split_whitespace()) {
-        let w = word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    for word in doc
+        .title
+        .split_whitespace()
+        .chain(doc.body.split_whitespace())
+    {
+        let w = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
         if w.is_empty() {
             continue;
         }
@@ -89,8 +119,18 @@ fn lexicon_sentiment(doc: &Document<'_>) -> Sentiment {
         pos += usize::from(POSITIVE.contains(&w.as_str()));
         neg += usize::from(NEGATIVE.contains(&w.as_str()));
     }
-    let score = if pos + neg == 0 { 0.0 } else { (pos as f32 - neg as f32) / (pos + neg) as f32 };
-    let pct = |n: usize| if words == 0 { 0.0 } else { 100.0 * n as f32 / words as f32 };
+    let score = if pos + neg == 0 {
+        0.0
+    } else {
+        (pos as f32 - neg as f32) / (pos + neg) as f32
+    };
+    let pct = |n: usize| {
+        if words == 0 {
+            0.0
+        } else {
+            100.0 * n as f32 / words as f32
+        }
+    };
     let label = if score > 0.05 {
         SentimentLabel::Positive
     } else if score < -0.05 {

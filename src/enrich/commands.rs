@@ -17,7 +17,8 @@ pub const DEFAULT_BITS: u32 = 20;
 pub fn train_ner(data: &[PathBuf], output: &Path, epochs: usize) -> anyhow::Result<()> {
     let mut docs = Vec::new();
     for path in data {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let d = conll::parse(&text);
         println!("{}: {} documents", path.display(), d.len());
         docs.extend(d);
@@ -40,7 +41,8 @@ pub fn train_ner(data: &[PathBuf], output: &Path, epochs: usize) -> anyhow::Resu
 
 /// `newsflow eval ner --data FILE.conll [--model FILE]`.
 pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let text =
+        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
     let docs = conll::parse(&text);
     let load_started = Instant::now();
     let model = match model {
@@ -55,7 +57,11 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
     let mut tokens = 0usize;
     let mut tag_secs = 0f64;
     for d in &docs {
-        let sents: Vec<Vec<&str>> = d.sentences.iter().map(|s| s.iter().map(|(w, _)| w.as_str()).collect()).collect();
+        let sents: Vec<Vec<&str>> = d
+            .sentences
+            .iter()
+            .map(|s| s.iter().map(|(w, _)| w.as_str()).collect())
+            .collect();
         tokens += sents.iter().map(Vec::len).sum::<usize>();
         let t = Instant::now();
         let pred = model.tag_document(&sents);
@@ -68,7 +74,12 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
     }
     let tps = tokens as f64 / tag_secs.max(1e-9);
     let o = scorer.overall;
-    println!("{}: {} documents, {} tokens; model loaded in {load_ms:.0} ms", data.display(), docs.len(), tokens);
+    println!(
+        "{}: {} documents, {} tokens; model loaded in {load_ms:.0} ms",
+        data.display(),
+        docs.len(),
+        tokens
+    );
     println!(
         "accuracy {:.2}%; phrases: {} found, {} correct, {} in gold",
         100.0 * scorer.tokens_correct as f64 / scorer.tokens.max(1) as f64,
@@ -76,7 +87,10 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
         o.correct,
         o.gold
     );
-    println!("{:<8} {:>9} {:>9} {:>9} {:>7}", "type", "precision", "recall", "F1", "gold");
+    println!(
+        "{:<8} {:>9} {:>9} {:>9} {:>7}",
+        "type", "precision", "recall", "F1", "gold"
+    );
     let mut per_type = serde_json::Map::new();
     for (ty, c) in &scorer.per_type {
         println!(
@@ -123,23 +137,43 @@ fn rate_all(model: &SentimentModel, data: &[sentiment::Rated]) -> Vec<f64> {
 
 fn figures(gold: &[f64], pred: &[f64]) -> (f64, f64) {
     let gc: Vec<i8> = gold.iter().map(|&g| sentiment::class(g, 0.5)).collect();
-    let pc: Vec<i8> = pred.iter().map(|&p| sentiment::class(p, SENTIMENT_CLASS_THRESHOLD)).collect();
-    (sentiment::pearson(gold, pred), sentiment::macro_f1(&gc, &pc))
+    let pc: Vec<i8> = pred
+        .iter()
+        .map(|&p| sentiment::class(p, SENTIMENT_CLASS_THRESHOLD))
+        .collect();
+    (
+        sentiment::pearson(gold, pred),
+        sentiment::macro_f1(&gc, &pc),
+    )
 }
 
 /// Predicted ratings above this are positive, below its negative negative.
 pub const SENTIMENT_CLASS_THRESHOLD: f64 = 0.5;
 
 /// Article-grouped k-fold cross-validation of the news fit: out-of-fold predictions.
-fn cross_validate(data: &[sentiment::Rated], base: &SentimentModel, lambda: f64, folds: usize) -> Vec<f64> {
+fn cross_validate(
+    data: &[sentiment::Rated],
+    base: &SentimentModel,
+    lambda: f64,
+    folds: usize,
+) -> Vec<f64> {
     let fold_of = |id: &str| {
         let a = sentiment::article_of(id);
-        a.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) as usize % folds
+        a.bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) as usize
+            % folds
     };
     let mut pred = vec![0.0; data.len()];
     for k in 0..folds {
-        let train: Vec<sentiment::Rated> = data.iter().filter(|r| fold_of(&r.id) != k).cloned().collect();
-        let model = sentiment::with_weights(base, &sentiment::fit(&train, base, lambda, sentiment::MIN_DF));
+        let train: Vec<sentiment::Rated> = data
+            .iter()
+            .filter(|r| fold_of(&r.id) != k)
+            .cloned()
+            .collect();
+        let model = sentiment::with_weights(
+            base,
+            &sentiment::fit(&train, base, lambda, sentiment::MIN_DF),
+        );
         for (i, r) in data.iter().enumerate() {
             if fold_of(&r.id) == k {
                 pred[i] = rate_all(&model, std::slice::from_ref(r))[0];
@@ -151,16 +185,25 @@ fn cross_validate(data: &[sentiment::Rated], base: &SentimentModel, lambda: f64,
 
 /// `newsflow eval sentiment --data FILE.tsv`.
 pub fn eval_sentiment(data: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let text =
+        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
     let rows = sentiment::read_tsv(&text);
     anyhow::ensure!(rows.len() >= 2, "no rated sentences in {}", data.display());
     let gold: Vec<f64> = rows.iter().map(|r| f64::from(r.rating)).collect();
     println!("{}: {} sentences", data.display(), rows.len());
 
     let analyzer = vader_sentiment::SentimentIntensityAnalyzer::new();
-    let crate_pred: Vec<f64> = rows.iter().map(|r| analyzer.polarity_scores(&r.text)["compound"]).collect();
-    let (r_crate, f_crate) = figures(&gold, &crate_pred.iter().map(|x| x * 4.0).collect::<Vec<_>>());
-    println!("vader_sentiment crate (compound):      pearson r {r_crate:.3}  macro F1 {f_crate:.3}");
+    let crate_pred: Vec<f64> = rows
+        .iter()
+        .map(|r| analyzer.polarity_scores(&r.text)["compound"])
+        .collect();
+    let (r_crate, f_crate) = figures(
+        &gold,
+        &crate_pred.iter().map(|x| x * 4.0).collect::<Vec<_>>(),
+    );
+    println!(
+        "vader_sentiment crate (compound):      pearson r {r_crate:.3}  macro F1 {f_crate:.3}"
+    );
 
     let base = SentimentModel::vader_only();
     let (r_v, f_v) = figures(&gold, &rate_all(&base, &rows));
@@ -169,8 +212,14 @@ pub fn eval_sentiment(data: &Path) -> anyhow::Result<()> {
     let mut cv_best = (0.0, 0.0);
     for lambda in [16.0, 32.0, 64.0, 128.0, sentiment::LAMBDA] {
         let (r, f) = figures(&gold, &cross_validate(&rows, &base, lambda, 5));
-        let mark = if lambda == sentiment::LAMBDA { " (shipped setting)" } else { "" };
-        println!("news fit, 5-fold CV by article, λ={lambda:<4}: pearson r {r:.3}  macro F1 {f:.3}{mark}");
+        let mark = if lambda == sentiment::LAMBDA {
+            " (shipped setting)"
+        } else {
+            ""
+        };
+        println!(
+            "news fit, 5-fold CV by article, λ={lambda:<4}: pearson r {r:.3}  macro F1 {f:.3}{mark}"
+        );
         if lambda == sentiment::LAMBDA {
             cv_best = (r, f);
         }

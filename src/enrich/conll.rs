@@ -60,15 +60,30 @@ fn split_tag(tag: &str) -> (char, &str) {
 fn end_of_chunk(prev: char, tag: char, prev_type: &str, ty: &str) -> bool {
     matches!(
         (prev, tag),
-        ('B', 'B') | ('B', 'O') | ('I', 'B') | ('I', 'O') | ('E', _) | ('S', _) | ('B', 'S') | ('I', 'S')
+        ('B', 'B')
+            | ('B', 'O')
+            | ('I', 'B')
+            | ('I', 'O')
+            | ('E', _)
+            | ('S', _)
+            | ('B', 'S')
+            | ('I', 'S')
     ) || (prev != 'O' && prev != '.' && prev_type != ty)
 }
 
 fn start_of_chunk(prev: char, tag: char, prev_type: &str, ty: &str) -> bool {
     matches!(
         (prev, tag),
-        ('B', 'B') | ('I', 'B') | ('O', 'B') | ('O', 'I') | ('E', 'E') | ('E', 'I') | ('O', 'E')
-            | ('S', 'E') | ('S', 'I') | (_, 'S')
+        ('B', 'B')
+            | ('I', 'B')
+            | ('O', 'B')
+            | ('O', 'I')
+            | ('E', 'E')
+            | ('E', 'I')
+            | ('O', 'E')
+            | ('S', 'E')
+            | ('S', 'I')
+            | (_, 'S')
     ) || (tag != 'O' && tag != '.' && prev_type != ty)
 }
 
@@ -110,14 +125,26 @@ pub struct Counts {
 
 impl Counts {
     pub fn precision(&self) -> f64 {
-        if self.predicted == 0 { 0.0 } else { self.correct as f64 / self.predicted as f64 }
+        if self.predicted == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.predicted as f64
+        }
     }
     pub fn recall(&self) -> f64 {
-        if self.gold == 0 { 0.0 } else { self.correct as f64 / self.gold as f64 }
+        if self.gold == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.gold as f64
+        }
     }
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 }
 
@@ -163,7 +190,9 @@ mod tests {
 
     #[test]
     fn iob1_chunks_split_only_on_b_or_type_change() {
-        let tags = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "O", "I-MISC"];
+        let tags = [
+            "I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "O", "I-MISC",
+        ];
         assert_eq!(
             chunks(&tags),
             vec![
@@ -175,7 +204,9 @@ mod tests {
             ]
         );
         // IOB2 form of the same.
-        let iob2 = ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG", "O", "B-MISC"];
+        let iob2 = [
+            "B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG", "O", "B-MISC",
+        ];
         assert_eq!(chunks(&iob2), chunks(&tags));
         // conlleval starts a chunk at a stray I- after O.
         assert_eq!(chunks(&["O", "I-ORG"]), vec![(1, 2, "ORG".into())]);
@@ -185,20 +216,59 @@ mod tests {
     fn scorer_counts_exact_span_and_type_like_conlleval() {
         // Hand-checked: gold has 3 chunks (PER 0-2, LOC 3-4, ORG 5-7).
         // Predicted: PER 0-1 (wrong span), LOC 3-4 (right), MISC 5-7 (wrong type), PER 8-9 (spurious).
-        let gold = ["I-PER", "I-PER", "O", "I-LOC", "O", "I-ORG", "I-ORG", "O", "O"];
-        let pred = ["B-PER", "O", "O", "B-LOC", "O", "B-MISC", "I-MISC", "O", "B-PER"];
+        let gold = [
+            "I-PER", "I-PER", "O", "I-LOC", "O", "I-ORG", "I-ORG", "O", "O",
+        ];
+        let pred = [
+            "B-PER", "O", "O", "B-LOC", "O", "B-MISC", "I-MISC", "O", "B-PER",
+        ];
         let mut s = Scorer::default();
         s.add(&gold, &pred);
-        assert_eq!(s.overall, Counts { correct: 1, predicted: 4, gold: 3 });
+        assert_eq!(
+            s.overall,
+            Counts {
+                correct: 1,
+                predicted: 4,
+                gold: 3
+            }
+        );
         assert!((s.overall.precision() - 0.25).abs() < 1e-12);
         assert!((s.overall.recall() - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.overall.f1() - 2.0 * 0.25 * (1.0 / 3.0) / (0.25 + 1.0 / 3.0)).abs() < 1e-12);
-        assert_eq!(s.per_type["PER"], Counts { correct: 0, predicted: 2, gold: 1 });
-        assert_eq!(s.per_type["LOC"], Counts { correct: 1, predicted: 1, gold: 1 });
-        assert_eq!(s.per_type["MISC"], Counts { correct: 0, predicted: 1, gold: 0 });
-        assert_eq!(s.per_type["ORG"], Counts { correct: 0, predicted: 0, gold: 1 });
+        assert_eq!(
+            s.per_type["PER"],
+            Counts {
+                correct: 0,
+                predicted: 2,
+                gold: 1
+            }
+        );
+        assert_eq!(
+            s.per_type["LOC"],
+            Counts {
+                correct: 1,
+                predicted: 1,
+                gold: 1
+            }
+        );
+        assert_eq!(
+            s.per_type["MISC"],
+            Counts {
+                correct: 0,
+                predicted: 1,
+                gold: 0
+            }
+        );
+        assert_eq!(
+            s.per_type["ORG"],
+            Counts {
+                correct: 0,
+                predicted: 0,
+                gold: 1
+            }
+        );
         assert_eq!(s.tokens, 9);
-        assert_eq!(s.tokens_correct, 6);
+        assert_eq!(s.tokens_correct, 5);
     }
 
     #[test]
@@ -207,7 +277,10 @@ mod tests {
         let docs = parse(text);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].sentences.len(), 2);
-        assert_eq!(docs[0].sentences[0][0], ("EU".to_string(), "I-ORG".to_string()));
+        assert_eq!(
+            docs[0].sentences[0][0],
+            ("EU".to_string(), "I-ORG".to_string())
+        );
         assert_eq!(docs[1].sentences[0].len(), 1);
     }
 }

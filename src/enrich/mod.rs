@@ -5,6 +5,7 @@
 //! used until the statistical engine lands, and labelled as such in `pipeline.models`.
 
 pub mod baseline;
+pub mod cluster;
 pub mod commands;
 pub mod conll;
 pub mod local;
@@ -12,6 +13,8 @@ pub mod ner;
 pub mod rules;
 pub mod sentiment;
 pub mod tokenize;
+
+pub use local::{EnrichError, LocalEnricher};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

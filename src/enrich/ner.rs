@@ -17,7 +17,12 @@ use super::EntityType;
 use super::conll::{ConllDoc, chunks};
 
 /// Entity types the tagger predicts, in label order.
-pub const TYPES: [EntityType; 4] = [EntityType::Per, EntityType::Org, EntityType::Loc, EntityType::Misc];
+pub const TYPES: [EntityType; 4] = [
+    EntityType::Per,
+    EntityType::Org,
+    EntityType::Loc,
+    EntityType::Misc,
+];
 const TYPE_NAMES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
 /// O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
 pub const N_LABELS: usize = 9;
@@ -27,8 +32,9 @@ const GAZ_MAX: usize = 6;
 
 /// Label index → IOB2 tag string.
 pub fn label_tag(l: u8) -> &'static str {
-    const TAGS: [&str; N_LABELS] =
-        ["O", "B-PER", "B-ORG", "B-LOC", "B-MISC", "I-PER", "I-ORG", "I-LOC", "I-MISC"];
+    const TAGS: [&str; N_LABELS] = [
+        "O", "B-PER", "B-ORG", "B-LOC", "B-MISC", "I-PER", "I-ORG", "I-LOC", "I-MISC",
+    ];
     TAGS.get(l as usize).copied().unwrap_or("O")
 }
 
@@ -69,7 +75,9 @@ fn fmix(mut h: u64) -> u64 {
 }
 
 fn hash_chars(chars: &[char]) -> u64 {
-    chars.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| step(h, c as u64))
+    chars
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &c| step(h, c as u64))
 }
 
 /// Identity hasher for maps keyed by our own 64-bit hashes.
@@ -234,7 +242,9 @@ impl Gazetteer {
             for len in 1..=GAZ_MAX.min(n - i) {
                 h = step(h, toks[i + len - 1].lower);
                 let key = fmix(h);
-                let Some(counts) = self.map.get(&key) else { continue };
+                let Some(counts) = self.map.get(&key) else {
+                    continue;
+                };
                 let own = exclude.and_then(|e| e.get(&key)).copied().unwrap_or([0; 4]);
                 for t in 0..4 {
                     if counts[t] > own[t] {
@@ -269,7 +279,8 @@ struct DocState {
 impl DocState {
     fn scan(&mut self, sentences: &[Vec<Tok>]) {
         for s in sentences {
-            let mixed = s.iter().any(|t| !t.allcaps && t.cap) && s.iter().any(|t| !t.cap && !t.allcaps);
+            let mixed =
+                s.iter().any(|t| !t.allcaps && t.cap) && s.iter().any(|t| !t.cap && !t.allcaps);
             if !mixed {
                 continue;
             }
@@ -301,7 +312,11 @@ fn features(ctx: &Ctx<'_>, i: usize, p1: u8, p2: u8, hist: u8, doc: &DocState, o
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
-        if j < 0 { None } else { ctx.toks.get(j as usize) }
+        if j < 0 {
+            None
+        } else {
+            ctx.toks.get(j as usize)
+        }
     };
     let low = |k: isize| at(k).map_or(NONE + k as u64, |t| t.lower);
     let shp = |k: isize| at(k).map_or(NONE + k as u64, |t| t.sshape);
@@ -360,9 +375,17 @@ fn features(ctx: &Ctx<'_>, i: usize, p1: u8, p2: u8, hist: u8, doc: &DocState, o
         f(out, 42, step(u64::from(hist), u64::from(p1)));
     }
     if t.cap || t.allcaps {
-        let seen = u64::from(doc.cap_seen.contains(&t.lower)) + 2 * u64::from(doc.low_seen.contains(&t.lower));
+        let seen = u64::from(doc.cap_seen.contains(&t.lower))
+            + 2 * u64::from(doc.low_seen.contains(&t.lower));
         f(out, 43, seen);
-        f(out, 44, step(seen, u64::from(i == 0) + 2 * u64::from(ctx.allcaps_sentence)));
+        f(
+            out,
+            44,
+            step(
+                seen,
+                u64::from(i == 0) + 2 * u64::from(ctx.allcaps_sentence),
+            ),
+        );
     }
 }
 
@@ -390,7 +413,11 @@ fn bucket(h: u64, bits: u32) -> usize {
     (fmix(h) >> (64 - bits)) as usize * N_LABELS
 }
 
-fn prepare(sentences: &[Vec<&str>], gaz: &Gazetteer, exclude: Option<&IdMap<[u8; 4]>>) -> Vec<Vec<Tok>> {
+fn prepare(
+    sentences: &[Vec<&str>],
+    gaz: &Gazetteer,
+    exclude: Option<&IdMap<[u8; 4]>>,
+) -> Vec<Vec<Tok>> {
     let mut buf = Vec::with_capacity(32);
     sentences
         .iter()
@@ -404,7 +431,10 @@ fn prepare(sentences: &[Vec<&str>], gaz: &Gazetteer, exclude: Option<&IdMap<[u8;
 
 fn is_allcaps_sentence(toks: &[Tok]) -> bool {
     let caps = toks.iter().filter(|t| t.allcaps).count();
-    let lows = toks.iter().filter(|t| !t.cap && !t.allcaps && t.shape != toks[0].shape).count();
+    let lows = toks
+        .iter()
+        .filter(|t| !t.cap && !t.allcaps && t.shape != toks[0].shape)
+        .count();
     caps >= 2 && caps > lows * 2
 }
 
@@ -469,13 +499,20 @@ impl Weights for Averaged {
 }
 
 /// Greedy decoding of one document; with `gold`, also trains.
-fn decode_doc<W: Weights>(toks: &[Vec<Tok>], gold: Option<&[Vec<u8>]>, weights: &mut W) -> Vec<Vec<u8>> {
+fn decode_doc<W: Weights>(
+    toks: &[Vec<Tok>],
+    gold: Option<&[Vec<u8>]>,
+    weights: &mut W,
+) -> Vec<Vec<u8>> {
     let mut doc = DocState::default();
     doc.scan(toks);
     let mut feats = Vec::with_capacity(64);
     let mut out = Vec::with_capacity(toks.len());
     for (si, s) in toks.iter().enumerate() {
-        let ctx = Ctx { toks: s, allcaps_sentence: is_allcaps_sentence(s) };
+        let ctx = Ctx {
+            toks: s,
+            allcaps_sentence: is_allcaps_sentence(s),
+        };
         let mut labels = Vec::with_capacity(s.len());
         let (mut p1, mut p2) = (0u8, 0u8);
         for i in 0..s.len() {
@@ -512,7 +549,14 @@ impl NerModel {
     /// Tag one document given as sentences of tokens. Returns one label per token.
     pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
         let toks = prepare(sentences, &self.gazetteer, None);
-        decode_doc(&toks, None, &mut Quantized { w: &self.weights, bits: self.bits })
+        decode_doc(
+            &toks,
+            None,
+            &mut Quantized {
+                w: &self.weights,
+                bits: self.bits,
+            },
+        )
     }
 
     /// Serialize to bytes (the `ner.bin` format).
@@ -561,7 +605,10 @@ impl NerModel {
         if n != (1usize << bits) * N_LABELS {
             return Err(ModelError::Truncated);
         }
-        let weights = take(n * 2)?.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        let weights = take(n * 2)?
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
         let g = u64_at(take(8)?) as usize;
         let raw = take(g.checked_mul(12).ok_or(ModelError::Truncated)?)?;
         let mut map = IdMap::default();
@@ -569,7 +616,11 @@ impl NerModel {
         for c in raw.chunks_exact(12) {
             map.insert(u64_at(&c[..8]), [c[8], c[9], c[10], c[11]]);
         }
-        Ok(NerModel { bits, weights, gazetteer: Gazetteer { map } })
+        Ok(NerModel {
+            bits,
+            weights,
+            gazetteer: Gazetteer { map },
+        })
     }
 }
 
@@ -611,7 +662,12 @@ fn to_train_doc(d: &ConllDoc, buf: &mut Vec<char>) -> TrainDoc {
 }
 
 /// Train a model on CoNLL documents. Deterministic for given inputs.
-pub fn train(docs: &[ConllDoc], epochs: usize, bits: u32, mut progress: impl FnMut(usize, f64)) -> NerModel {
+pub fn train(
+    docs: &[ConllDoc],
+    epochs: usize,
+    bits: u32,
+    mut progress: impl FnMut(usize, f64),
+) -> NerModel {
     let mut buf = Vec::new();
     let tdocs: Vec<TrainDoc> = docs.iter().map(|d| to_train_doc(d, &mut buf)).collect();
     let mut gazetteer = Gazetteer::default();
@@ -627,12 +683,23 @@ pub fn train(docs: &[ConllDoc], epochs: usize, bits: u32, mut progress: impl FnM
     let prepared: Vec<Vec<Vec<Tok>>> = tdocs
         .iter()
         .map(|d| {
-            let sents: Vec<Vec<&str>> = d.words.iter().map(|s| s.iter().map(String::as_str).collect()).collect();
+            let sents: Vec<Vec<&str>> = d
+                .words
+                .iter()
+                .map(|s| s.iter().map(String::as_str).collect())
+                .collect();
             prepare(&sents, &gazetteer, Some(&d.own))
         })
         .collect();
     let size = (1usize << bits) * N_LABELS;
-    let mut m = Averaged { w: vec![0f32; size], u: vec![0f64; size], c: 1.0, bits, errors: 0, total: 0 };
+    let mut m = Averaged {
+        w: vec![0f32; size],
+        u: vec![0f64; size],
+        c: 1.0,
+        bits,
+        errors: 0,
+        total: 0,
+    };
     let mut order: Vec<usize> = (0..tdocs.len()).collect();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for epoch in 0..epochs {
@@ -653,11 +720,19 @@ pub fn train(docs: &[ConllDoc], epochs: usize, bits: u32, mut progress: impl FnM
     }
     let (w, u, c) = (m.w, m.u, m.c);
     // Averaged weights, quantized to i16.
-    let avg: Vec<f32> = w.iter().zip(&u).map(|(&w, &u)| w - (u / c) as f32).collect();
+    let avg: Vec<f32> = w
+        .iter()
+        .zip(&u)
+        .map(|(&w, &u)| w - (u / c) as f32)
+        .collect();
     let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
     let scale = 32767.0 / max;
     let weights = avg.iter().map(|&x| (x * scale).round() as i16).collect();
-    NerModel { bits, weights, gazetteer }
+    NerModel {
+        bits,
+        weights,
+        gazetteer,
+    }
 }
 
 #[cfg(test)]
@@ -673,7 +748,10 @@ mod tests {
         let bytes = m.to_bytes();
         let m2 = NerModel::from_bytes(&bytes).expect("round trip");
         let tags = m2.tag_document(&[vec!["Peter", "visited", "Paris", "."]]);
-        assert_eq!(tags[0].iter().map(|&l| label_tag(l)).collect::<Vec<_>>(), ["B-PER", "O", "B-LOC", "O"]);
+        assert_eq!(
+            tags[0].iter().map(|&l| label_tag(l)).collect::<Vec<_>>(),
+            ["B-PER", "O", "B-LOC", "O"]
+        );
         assert!(NerModel::from_bytes(&bytes[..bytes.len() - 3]).is_err());
         assert!(NerModel::from_bytes(b"garbage").is_err());
     }

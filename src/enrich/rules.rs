@@ -23,10 +23,22 @@ fn month(word: &str) -> Option<u32> {
     }
     let l = w.to_lowercase();
     const FULL: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september",
-        "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
-    const ABBR: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const ABBR: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     FULL.iter()
         .position(|m| *m == l)
         .or_else(|| ABBR.iter().position(|m| *m == l))
@@ -72,7 +84,10 @@ pub fn number(word: &str) -> Option<f64> {
     if word.is_empty() || !word.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    if !word.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
+    if !word
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+    {
         return None;
     }
     word.replace(',', "").parse().ok()
@@ -154,7 +169,12 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
     let w = |i: usize| words.get(i).copied().unwrap_or("");
     let mut i = 0;
     while i < n {
-        let span = |end: usize, kind, normalized: Option<String>| RuleSpan { start: i, end, kind, normalized };
+        let span = |end: usize, kind, normalized: Option<String>| RuleSpan {
+            start: i,
+            end,
+            kind,
+            normalized,
+        };
         // PERCENT: 9.5 % | 9.5 percent | 9.5 per cent | 2 percentage points
         if let Some(x) = number(w(i)) {
             let lw = w(i + 1).to_lowercase();
@@ -165,7 +185,11 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
                 _ => None,
             };
             if let Some(end) = end {
-                out.push(span(end, EntityType::Percent, Some(format!("{}%", fmt_amount(x)))));
+                out.push(span(
+                    end,
+                    EntityType::Percent,
+                    Some(format!("{}%", fmt_amount(x))),
+                ));
                 i = end;
                 continue;
             }
@@ -175,14 +199,24 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             && let Some(x) = number(w(i + 1))
         {
             let (mult, end) = scale(w(i + 2)).map_or((1.0, i + 2), |s| (s, i + 3));
-            out.push(span(end, EntityType::Money, Some(format!("{cur} {}", fmt_amount(x * mult)))));
+            out.push(span(
+                end,
+                EntityType::Money,
+                Some(format!("{cur} {}", fmt_amount(x * mult))),
+            ));
             i = end;
             continue;
         }
         if let Some(x) = number(w(i)) {
             let (mult, j) = scale(w(i + 1)).map_or((1.0, i + 1), |s| (s, i + 2));
-            if let Some(cur) = currency_word(w(j)).or_else(|| currency_symbol(w(j)).filter(|_| w(j).len() == 3)) {
-                out.push(span(j + 1, EntityType::Money, Some(format!("{cur} {}", fmt_amount(x * mult)))));
+            if let Some(cur) =
+                currency_word(w(j)).or_else(|| currency_symbol(w(j)).filter(|_| w(j).len() == 3))
+            {
+                out.push(span(
+                    j + 1,
+                    EntityType::Money,
+                    Some(format!("{cur} {}", fmt_amount(x * mult))),
+                ));
                 i = j + 1;
                 continue;
             }
@@ -191,7 +225,11 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
         if w(i).len() == 10
             && let Ok(d) = NaiveDate::parse_from_str(w(i), "%Y-%m-%d")
         {
-            out.push(span(i + 1, EntityType::Date, Some(d.format("%Y-%m-%d").to_string())));
+            out.push(span(
+                i + 1,
+                EntityType::Date,
+                Some(d.format("%Y-%m-%d").to_string()),
+            ));
             i += 1;
             continue;
         }
@@ -222,10 +260,31 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             }
             // A bare month needs a date-like context ("in April"); "May" alone is too ambiguous.
             let bare = d.is_none() && y.is_none();
-            let prev = if i > 0 { w(i - 1).to_lowercase() } else { String::new() };
+            let prev = if i > 0 {
+                w(i - 1).to_lowercase()
+            } else {
+                String::new()
+            };
             let ok = !bare
                 || (w(i) != "May"
-                    && matches!(prev.as_str(), "in" | "since" | "until" | "by" | "from" | "early" | "late" | "mid" | "during" | "last" | "next" | "this" | "of" | "before" | "after" | "through"));
+                    && matches!(
+                        prev.as_str(),
+                        "in" | "since"
+                            | "until"
+                            | "by"
+                            | "from"
+                            | "early"
+                            | "late"
+                            | "mid"
+                            | "during"
+                            | "last"
+                            | "next"
+                            | "this"
+                            | "of"
+                            | "before"
+                            | "after"
+                            | "through"
+                    ));
             if ok {
                 let y = y.or_else(|| published.map(|p| infer_year(m, p)));
                 let norm = match (y, d) {
@@ -242,7 +301,9 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
         if let Some(wd) = weekday(w(i)) {
             let norm = published.map(|p| {
                 let monday = p - Duration::days(i64::from(p.weekday().num_days_from_monday()));
-                (monday + Duration::days(i64::from(wd.num_days_from_monday()))).format("%Y-%m-%d").to_string()
+                (monday + Duration::days(i64::from(wd.num_days_from_monday())))
+                    .format("%Y-%m-%d")
+                    .to_string()
             });
             out.push(span(i + 1, EntityType::Date, norm));
             i += 1;
@@ -260,7 +321,9 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             i += 1;
             continue;
         }
-        if matches!(lw.as_str(), "last" | "this" | "next") && matches!(w(i + 1), "year" | "week" | "month") {
+        if matches!(lw.as_str(), "last" | "this" | "next")
+            && matches!(w(i + 1), "year" | "week" | "month")
+        {
             let delta = match lw.as_str() {
                 "last" => -1,
                 "next" => 1,
@@ -270,7 +333,11 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
                 "year" => Some(format!("{:04}", p.year() + delta)),
                 "month" => {
                     let idx = p.year() * 12 + p.month0() as i32 + delta;
-                    Some(format!("{:04}-{:02}", idx.div_euclid(12), idx.rem_euclid(12) + 1))
+                    Some(format!(
+                        "{:04}-{:02}",
+                        idx.div_euclid(12),
+                        idx.rem_euclid(12) + 1
+                    ))
                 }
                 _ => {
                     let d = p + Duration::weeks(i64::from(delta));
@@ -285,7 +352,10 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
         // A year after a preposition: "in 2019".
         if let Some(y) = year(w(i))
             && i > 0
-            && matches!(w(i - 1).to_lowercase().as_str(), "in" | "since" | "until" | "by" | "from" | "during" | "before" | "after" | "of")
+            && matches!(
+                w(i - 1).to_lowercase().as_str(),
+                "in" | "since" | "until" | "by" | "from" | "during" | "before" | "after" | "of"
+            )
         {
             out.push(span(i + 1, EntityType::Date, Some(format!("{y:04}"))));
             i += 1;
@@ -319,9 +389,18 @@ mod tests {
             run("talks in Moscow on November 8 .", "2022-11-03"),
             vec![("November 8".into(), EntityType::Date, d("2022-11-08"))]
         );
-        assert_eq!(run("On October 10 , within", "2022-11-03")[0].2, d("2022-10-10"));
-        assert_eq!(run("on 8th November 2021", "2022-11-03")[0].2, d("2021-11-08"));
-        assert_eq!(run("since Nov. 8 , 2020 ,", "2022-11-03")[0].2, d("2020-11-08"));
+        assert_eq!(
+            run("On October 10 , within", "2022-11-03")[0].2,
+            d("2022-10-10")
+        );
+        assert_eq!(
+            run("on 8th November 2021", "2022-11-03")[0].2,
+            d("2021-11-08")
+        );
+        assert_eq!(
+            run("since Nov. 8 , 2020 ,", "2022-11-03")[0].2,
+            d("2020-11-08")
+        );
         // A January article talking about December means last December.
         assert_eq!(run("on December 30", "2023-01-04")[0].2, d("2022-12-30"));
     }
@@ -329,14 +408,23 @@ mod tests {
     #[test]
     fn weekdays_resolve_to_the_publication_week() {
         // 2022-11-03 was a Thursday.
-        assert_eq!(run("Ministry on Thursday said", "2022-11-03")[0].2, d("2022-11-03"));
-        assert_eq!(run("On Wednesday , Russian", "2022-11-03")[0].2, d("2022-11-02"));
+        assert_eq!(
+            run("Ministry on Thursday said", "2022-11-03")[0].2,
+            d("2022-11-03")
+        );
+        assert_eq!(
+            run("On Wednesday , Russian", "2022-11-03")[0].2,
+            d("2022-11-02")
+        );
         assert_eq!(run("yesterday", "2022-11-03")[0].2, d("2022-11-02"));
     }
 
     #[test]
     fn bare_months_need_context_and_relative_years_resolve() {
-        assert_eq!(run("visited India in April during", "2022-11-03")[0].2, d("2022-04"));
+        assert_eq!(
+            run("visited India in April during", "2022-11-03")[0].2,
+            d("2022-04")
+        );
         assert!(run("May I ask", "2022-11-03").is_empty());
         assert!(run("troops march on", "2022-11-03").is_empty());
         assert_eq!(
@@ -355,8 +443,16 @@ mod tests {
         assert_eq!(
             run("paid $ 1.5 billion and 20 million euros", "2022-11-03"),
             vec![
-                ("$ 1.5 billion".into(), EntityType::Money, d("USD 1500000000")),
-                ("20 million euros".into(), EntityType::Money, d("EUR 20000000"))
+                (
+                    "$ 1.5 billion".into(),
+                    EntityType::Money,
+                    d("USD 1500000000")
+                ),
+                (
+                    "20 million euros".into(),
+                    EntityType::Money,
+                    d("EUR 20000000")
+                )
             ]
         );
         assert_eq!(run("Rs 500 crore", "")[0].2, d("INR 5000000000"));
@@ -372,7 +468,15 @@ mod tests {
 
     #[test]
     fn odd_input_does_not_panic() {
-        for t in ["", "$", "November", "31 February", "9999-99-99 %", "on 99 November", "0000-01-01"] {
+        for t in [
+            "",
+            "$",
+            "November",
+            "31 February",
+            "9999-99-99 %",
+            "on 99 November",
+            "0000-01-01",
+        ] {
             let _ = run(t, "2022-11-03");
             let _ = run(t, "");
         }

@@ -21,26 +21,131 @@ const NEGATION_SCALAR: f32 = -0.74;
 const ALPHA: f32 = 15.0;
 
 const NEGATIONS: &[&str] = &[
-    "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't", "aren't",
-    "can't", "couldn't", "daren't", "didn't", "doesn't", "dont", "hadnt", "hasnt", "havent", "isnt",
-    "mightnt", "mustnt", "neither", "don't", "hadn't", "hasn't", "haven't", "isn't", "mightn't",
-    "mustn't", "neednt", "needn't", "never", "none", "nope", "nor", "not", "nothing", "nowhere",
-    "oughtnt", "shant", "shouldnt", "uhuh", "wasnt", "werent", "oughtn't", "shan't", "shouldn't",
-    "wasn't", "weren't", "without", "wont", "wouldnt", "won't", "wouldn't", "rarely", "seldom",
-    "despite", "n't", "no",
+    "aint",
+    "arent",
+    "cannot",
+    "cant",
+    "couldnt",
+    "darent",
+    "didnt",
+    "doesnt",
+    "ain't",
+    "aren't",
+    "can't",
+    "couldn't",
+    "daren't",
+    "didn't",
+    "doesn't",
+    "dont",
+    "hadnt",
+    "hasnt",
+    "havent",
+    "isnt",
+    "mightnt",
+    "mustnt",
+    "neither",
+    "don't",
+    "hadn't",
+    "hasn't",
+    "haven't",
+    "isn't",
+    "mightn't",
+    "mustn't",
+    "neednt",
+    "needn't",
+    "never",
+    "none",
+    "nope",
+    "nor",
+    "not",
+    "nothing",
+    "nowhere",
+    "oughtnt",
+    "shant",
+    "shouldnt",
+    "uhuh",
+    "wasnt",
+    "werent",
+    "oughtn't",
+    "shan't",
+    "shouldn't",
+    "wasn't",
+    "weren't",
+    "without",
+    "wont",
+    "wouldnt",
+    "won't",
+    "wouldn't",
+    "rarely",
+    "seldom",
+    "despite",
+    "n't",
+    "no",
 ];
 
 const BOOST_UP: &[&str] = &[
-    "absolutely", "amazingly", "awfully", "completely", "considerably", "decidedly", "deeply",
-    "effing", "enormously", "entirely", "especially", "exceptionally", "extremely", "fabulously",
-    "flipping", "flippin", "fricking", "frickin", "frigging", "friggin", "fully", "fucking",
-    "greatly", "hella", "highly", "hugely", "incredibly", "intensely", "majorly", "more", "most",
-    "particularly", "purely", "quite", "really", "remarkably", "so", "substantially", "thoroughly",
-    "totally", "tremendously", "uber", "unbelievably", "unusually", "utterly", "very",
+    "absolutely",
+    "amazingly",
+    "awfully",
+    "completely",
+    "considerably",
+    "decidedly",
+    "deeply",
+    "effing",
+    "enormously",
+    "entirely",
+    "especially",
+    "exceptionally",
+    "extremely",
+    "fabulously",
+    "flipping",
+    "flippin",
+    "fricking",
+    "frickin",
+    "frigging",
+    "friggin",
+    "fully",
+    "fucking",
+    "greatly",
+    "hella",
+    "highly",
+    "hugely",
+    "incredibly",
+    "intensely",
+    "majorly",
+    "more",
+    "most",
+    "particularly",
+    "purely",
+    "quite",
+    "really",
+    "remarkably",
+    "so",
+    "substantially",
+    "thoroughly",
+    "totally",
+    "tremendously",
+    "uber",
+    "unbelievably",
+    "unusually",
+    "utterly",
+    "very",
 ];
 const BOOST_DOWN: &[&str] = &[
-    "almost", "barely", "hardly", "just", "kind", "less", "little", "marginally", "occasionally",
-    "partly", "scarcely", "slightly", "somewhat", "sort",
+    "almost",
+    "barely",
+    "hardly",
+    "just",
+    "kind",
+    "less",
+    "little",
+    "marginally",
+    "occasionally",
+    "partly",
+    "scarcely",
+    "slightly",
+    "somewhat",
+    "sort",
 ];
 
 fn word_key(word: &str) -> u64 {
@@ -115,15 +220,20 @@ impl SentimentModel {
             negations,
             boosters,
             but: word_key("but"),
-            news: NewsWeights { compound: 4.0, ..Default::default() },
+            news: NewsWeights {
+                compound: 4.0,
+                ..Default::default()
+            },
         }
     }
 
     /// VADER measurements over a sentence's words.
     pub fn vader(&self, words: &[&str]) -> Vader {
         let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
-        let letters_upper = |w: &str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
-        let mixed = words.iter().any(|w| letters_upper(w)) && words.iter().any(|w| w.chars().any(char::is_lowercase));
+        let letters_upper =
+            |w: &str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
+        let mixed = words.iter().any(|w| letters_upper(w))
+            && words.iter().any(|w| w.chars().any(char::is_lowercase));
         let mut vals: Vec<f32> = Vec::with_capacity(words.len());
         let mut out = Vader::default();
         let mut but_at = None;
@@ -222,7 +332,11 @@ impl SentimentModel {
 fn feature_words<'a>(words: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
     words
         .iter()
-        .filter(|w| w.chars().count() >= 2 && w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '’'))
+        .filter(|w| {
+            w.chars().count() >= 2
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || c == '\'' || c == '’')
+        })
         .map(|w| w.to_lowercase().replace('’', "'"))
 }
 
@@ -230,8 +344,12 @@ fn parse_news(text: &str) -> NewsWeights {
     let mut n = NewsWeights::default();
     for line in text.lines() {
         let mut parts = line.split('\t');
-        let (Some(k), Some(v)) = (parts.next(), parts.next()) else { continue };
-        let Ok(v) = v.trim().parse::<f32>() else { continue };
+        let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(v) = v.trim().parse::<f32>() else {
+            continue;
+        };
         match k {
             "#bias" => n.bias = v,
             "#compound" => n.compound = v,
@@ -261,7 +379,11 @@ pub fn read_tsv(text: &str) -> Vec<Rated> {
             let mut p = l.splitn(3, '\t');
             let id = p.next()?.to_string();
             let rating = p.next()?.trim().parse().ok()?;
-            Some(Rated { id, rating, text: p.next()?.to_string() })
+            Some(Rated {
+                id,
+                rating,
+                text: p.next()?.to_string(),
+            })
         })
         .collect()
 }
@@ -272,7 +394,12 @@ pub fn article_of(id: &str) -> &str {
 }
 
 /// Fitted news weights as (name, weight) lines, for `model/sentiment_news.tsv`.
-pub fn fit(data: &[Rated], base: &SentimentModel, lambda: f64, min_df: usize) -> Vec<(String, f32)> {
+pub fn fit(
+    data: &[Rated],
+    base: &SentimentModel,
+    lambda: f64,
+    min_df: usize,
+) -> Vec<(String, f32)> {
     // Vocabulary: words in at least `min_df` sentences.
     let tokenized: Vec<Vec<String>> = data
         .iter()
@@ -289,9 +416,17 @@ pub fn fit(data: &[Rated], base: &SentimentModel, lambda: f64, min_df: usize) ->
             *df.entry(w).or_default() += 1;
         }
     }
-    let mut vocab: Vec<String> = df.into_iter().filter(|(_, c)| *c >= min_df).map(|(w, _)| w).collect();
+    let mut vocab: Vec<String> = df
+        .into_iter()
+        .filter(|(_, c)| *c >= min_df)
+        .map(|(w, _)| w)
+        .collect();
     vocab.sort();
-    let index: HashMap<&str, usize> = vocab.iter().enumerate().map(|(i, w)| (w.as_str(), i + 4)).collect();
+    let index: HashMap<&str, usize> = vocab
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i + 4))
+        .collect();
     let dim = vocab.len() + 4;
     // Sparse rows: (index, value).
     let rows: Vec<Vec<(usize, f64)>> = tokenized
@@ -299,7 +434,12 @@ pub fn fit(data: &[Rated], base: &SentimentModel, lambda: f64, min_df: usize) ->
         .map(|t| {
             let ws: Vec<&str> = t.iter().map(String::as_str).collect();
             let v = base.vader(&ws);
-            let mut row = vec![(0, 1.0), (1, f64::from(v.compound)), (2, f64::from(v.pos)), (3, f64::from(v.neg))];
+            let mut row = vec![
+                (0, 1.0),
+                (1, f64::from(v.compound)),
+                (2, f64::from(v.pos)),
+                (3, f64::from(v.neg)),
+            ];
             let mut seen = HashSet::new();
             for w in feature_words(&ws) {
                 if let Some(&i) = index.get(w.as_str())
@@ -339,7 +479,15 @@ pub fn with_weights(base: &SentimentModel, weights: &[(String, f32)]) -> Sentime
 /// Ridge regression by conjugate gradients on (XᵀX + λI) w = Xᵀy; the bias is not penalized
 /// and the four dense features get a light penalty.
 fn ridge_cg(rows: &[Vec<(usize, f64)>], y: &[f64], dim: usize, lambda: f64) -> Vec<f64> {
-    let pen = |i: usize| if i == 0 { 1e-6 } else if i < 4 { lambda * 0.01 } else { lambda };
+    let pen = |i: usize| {
+        if i == 0 {
+            1e-6
+        } else if i < 4 {
+            lambda * 0.01
+        } else {
+            lambda
+        }
+    };
     let apply = |v: &[f64]| -> Vec<f64> {
         let mut out: Vec<f64> = (0..dim).map(|i| pen(i) * v[i]).collect();
         for r in rows {
@@ -365,7 +513,12 @@ fn ridge_cg(rows: &[Vec<(usize, f64)>], y: &[f64], dim: usize, lambda: f64) -> V
             break;
         }
         let ap = apply(&p);
-        let alpha = rs / p.iter().zip(&ap).map(|(a, b)| a * b).sum::<f64>().max(1e-300);
+        let alpha = rs
+            / p.iter()
+                .zip(&ap)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .max(1e-300);
         for i in 0..dim {
             w[i] += alpha * p[i];
             r[i] -= alpha * ap[i];
@@ -393,7 +546,11 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
         saa += (x - ma) * (x - ma);
         sbb += (y - mb) * (y - mb);
     }
-    if saa == 0.0 || sbb == 0.0 { 0.0 } else { sab / (saa * sbb).sqrt() }
+    if saa == 0.0 || sbb == 0.0 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
 }
 
 /// 3-class label of a rating: 1 positive (> t), -1 negative (< -t), 0 neutral.
@@ -411,12 +568,32 @@ pub fn class(r: f64, t: f64) -> i8 {
 pub fn macro_f1(gold: &[i8], pred: &[i8]) -> f64 {
     let mut total = 0.0;
     for c in [-1i8, 0, 1] {
-        let tp = gold.iter().zip(pred).filter(|(g, p)| **g == c && **p == c).count() as f64;
-        let fp = gold.iter().zip(pred).filter(|(g, p)| **g != c && **p == c).count() as f64;
-        let fnn = gold.iter().zip(pred).filter(|(g, p)| **g == c && **p != c).count() as f64;
+        let tp = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| **g == c && **p == c)
+            .count() as f64;
+        let fp = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| **g != c && **p == c)
+            .count() as f64;
+        let fnn = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| **g == c && **p != c)
+            .count() as f64;
         let p = if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) };
-        let r = if tp + fnn == 0.0 { 0.0 } else { tp / (tp + fnn) };
-        total += if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+        let r = if tp + fnn == 0.0 {
+            0.0
+        } else {
+            tp / (tp + fnn)
+        };
+        total += if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        };
     }
     total / 3.0
 }
@@ -435,8 +612,15 @@ mod tests {
         let good = m.vader(&words("The food is good")).compound;
         let very = m.vader(&words("The food is very good")).compound;
         let not = m.vader(&words("The food is not good")).compound;
-        assert!(good > 0.3 && very > good && not < 0.0, "{good} {very} {not}");
-        assert!(m.vader(&words("civilians were killed in the attack")).compound < -0.5);
+        assert!(
+            good > 0.3 && very > good && not < 0.0,
+            "{good} {very} {not}"
+        );
+        assert!(
+            m.vader(&words("civilians were killed in the attack"))
+                .compound
+                < -0.5
+        );
         assert_eq!(m.vader(&[]).compound, 0.0);
     }
 
@@ -461,7 +645,10 @@ mod tests {
     #[test]
     #[ignore]
     fn regenerate_news_lexicon() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/nyt-editorial-sentiment/dev.tsv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/nyt-editorial-sentiment/dev.tsv"
+        );
         let data = read_tsv(&std::fs::read_to_string(path).expect("dev.tsv"));
         let weights = fit(&data, &SentimentModel::vader_only(), LAMBDA, MIN_DF);
         let mut text = String::from(
@@ -470,12 +657,15 @@ mod tests {
         for (k, v) in weights {
             text.push_str(&format!("{k}\t{v:.4}\n"));
         }
-        let out = concat!(env!("CARGO_MANIFEST_DIR"), "/src/enrich/model/sentiment_news.tsv");
+        let out = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/enrich/model/sentiment_news.tsv"
+        );
         std::fs::write(out, text).expect("write");
     }
 }
 
 /// Ridge penalty chosen by article-grouped cross-validation on the dev set.
-pub const LAMBDA: f64 = 8.0;
+pub const LAMBDA: f64 = 48.0;
 /// Minimum number of dev sentences a word must appear in to get a weight.
 pub const MIN_DF: usize = 3;

@@ -26,9 +26,9 @@ impl Token {
 const ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gen", "sen", "rep", "gov", "lt", "col",
     "capt", "cmdr", "adm", "sgt", "maj", "rev", "hon", "pres", "inc", "corp", "ltd", "co", "bros",
-    "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
-    "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "mt", "ft",
-    "approx", "dept", "est", "fig", "govt", "av", "ave", "blvd", "e.g", "i.e",
+    "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+    "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "mt",
+    "ft", "approx", "dept", "est", "fig", "govt", "av", "ave", "blvd", "e.g", "i.e",
 ];
 
 fn is_apostrophe(c: char) -> bool {
@@ -64,11 +64,14 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                     // U.S, e.g, 3.5
                     '.' => next.is_alphanumeric() && (prev.is_numeric() == next.is_numeric()),
                     // 1,000
-                    ',' => prev.is_ascii_digit() && next.is_ascii_digit() && {
-                        // exactly three digits follow
-                        let k = j + 1;
-                        (k..k + 3).all(|x| ch(x).is_ascii_digit()) && !ch(k + 3).is_ascii_digit()
-                    },
+                    ',' => {
+                        prev.is_ascii_digit() && next.is_ascii_digit() && {
+                            // exactly three digits follow
+                            let k = j + 1;
+                            (k..k + 3).all(|x| ch(x).is_ascii_digit())
+                                && !ch(k + 3).is_ascii_digit()
+                        }
+                    }
                     '-' | '‐' | '‑' | '/' => prev.is_alphanumeric() && next.is_alphanumeric(),
                     // O'Brien, don't — but not the possessive 's
                     _ if is_apostrophe(d) => {
@@ -90,13 +93,18 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                 let word = &text[byte_at(i)..byte_at(j)];
                 let single_upper = j == i + 1 && c.is_uppercase();
                 let dotted = word.contains('.') && word.chars().any(char::is_alphabetic);
-                let listed = word.len() <= 6
-                    && ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word));
+                let listed =
+                    word.len() <= 6 && ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word));
                 if single_upper || dotted || listed {
                     j += 1;
                 }
             }
-            out.push(Token { start, end: j, byte_start: byte_at(start), byte_end: byte_at(j) });
+            out.push(Token {
+                start,
+                end: j,
+                byte_start: byte_at(start),
+                byte_end: byte_at(j),
+            });
             i = j;
             continue;
         }
@@ -107,7 +115,12 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             && matches!(ch(i + 1), 's' | 'S')
             && !ch(i + 2).is_alphanumeric()
         {
-            out.push(Token { start, end: i + 2, byte_start: byte_at(i), byte_end: byte_at(i + 2) });
+            out.push(Token {
+                start,
+                end: i + 2,
+                byte_start: byte_at(i),
+                byte_end: byte_at(i + 2),
+            });
             i += 2;
             continue;
         }
@@ -118,7 +131,12 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                 j += 1;
             }
         }
-        out.push(Token { start, end: j, byte_start: byte_at(i), byte_end: byte_at(j) });
+        out.push(Token {
+            start,
+            end: j,
+            byte_start: byte_at(i),
+            byte_end: byte_at(j),
+        });
         i = j;
     }
     out
@@ -197,7 +215,20 @@ mod tests {
     fn splits_punctuation_and_possessives_with_curly_quotes() {
         assert_eq!(
             words("convey Moscow’s concern about a “dirty bomb”, repeating"),
-            ["convey", "Moscow", "’s", "concern", "about", "a", "“", "dirty", "bomb", "”", ",", "repeating"]
+            [
+                "convey",
+                "Moscow",
+                "’s",
+                "concern",
+                "about",
+                "a",
+                "“",
+                "dirty",
+                "bomb",
+                "”",
+                ",",
+                "repeating"
+            ]
         );
         assert_eq!(words("India's PM"), ["India", "'s", "PM"]);
     }
@@ -206,9 +237,24 @@ mod tests {
     fn keeps_initials_abbreviations_hyphens_and_numbers_whole() {
         assert_eq!(
             words("Dr. S. Jaishankar met U.S. officials in the India-Russia summit."),
-            ["Dr.", "S.", "Jaishankar", "met", "U.S.", "officials", "in", "the", "India-Russia", "summit", "."]
+            [
+                "Dr.",
+                "S.",
+                "Jaishankar",
+                "met",
+                "U.S.",
+                "officials",
+                "in",
+                "the",
+                "India-Russia",
+                "summit",
+                "."
+            ]
         );
-        assert_eq!(words("rose 9.5% to $1,000.50 bn"), ["rose", "9.5", "%", "to", "$", "1,000.50", "bn"]);
+        assert_eq!(
+            words("rose 9.5% to $1,000.50 bn"),
+            ["rose", "9.5", "%", "to", "$", "1,000.50", "bn"]
+        );
         assert_eq!(words("O'Brien don't"), ["O'Brien", "don't"]);
         assert_eq!(words("S Jaishankar"), ["S", "Jaishankar"]);
     }
@@ -236,7 +282,20 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for text in ["", " ", "'", "’s", "a.", ".", "1,", "1,00", "\u{0301}x", "🙂🙂", "x\u{0}y", "...!"] {
+        for text in [
+            "",
+            " ",
+            "'",
+            "’s",
+            "a.",
+            ".",
+            "1,",
+            "1,00",
+            "\u{0301}x",
+            "🙂🙂",
+            "x\u{0}y",
+            "...!",
+        ] {
             let toks = tokenize(text);
             let _ = sentences(text, &toks);
         }
@@ -244,11 +303,18 @@ mod tests {
 
     #[test]
     fn splits_sentences_but_not_after_abbreviations() {
-        let text = "Dr. S. Jaishankar met Mr. Lavrov. They talked. “Good,” he said! Then\n\nnew para";
+        let text =
+            "Dr. S. Jaishankar met Mr. Lavrov. They talked. “Good,” he said! Then\n\nnew para";
         let toks = tokenize(text);
         let sents: Vec<String> = sentences(text, &toks)
             .into_iter()
-            .map(|r| toks[r].iter().map(|t| t.text(text)).collect::<Vec<_>>().join(" "))
+            .map(|r| {
+                toks[r]
+                    .iter()
+                    .map(|t| t.text(text))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         assert_eq!(
             sents,

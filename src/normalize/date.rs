@@ -16,8 +16,19 @@ const DATETIME_FORMATS: &[&str] = &[
 ];
 
 const DATE_FORMATS: &[&str] = &[
-    "%Y-%m-%d", "%Y/%m/%d", "%B %d, %Y", "%B %d %Y", "%b %d, %Y", "%b %d %Y", "%b. %d, %Y",
-    "%d %B %Y", "%d %b %Y", "%d %B, %Y", "%A, %B %d, %Y", "%a, %d %b %Y", "%Y%m%d",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%B %d, %Y",
+    "%B %d %Y",
+    "%b %d, %Y",
+    "%b %d %Y",
+    "%b. %d, %Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%d %B, %Y",
+    "%A, %B %d, %Y",
+    "%a, %d %b %Y",
+    "%Y%m%d",
 ];
 
 const TZ_DATETIME_FORMATS: &[&str] = &[
@@ -60,7 +71,10 @@ fn parse_text(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc2822(s) {
         return Some(d.with_timezone(&Utc));
     }
-    let s = s.strip_suffix(" UTC").or_else(|| s.strip_suffix(" GMT")).unwrap_or(s);
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix(" GMT"))
+        .unwrap_or(s);
     let s = s.strip_suffix('Z').unwrap_or(s);
     for f in TZ_DATETIME_FORMATS {
         if let Ok(d) = DateTime::parse_from_str(s, f) {
@@ -110,7 +124,10 @@ mod tests {
     #[test]
     fn common_formats_become_utc() {
         assert_eq!(iso("2022-11-03T10:00:00+05:30"), "2022-11-03T04:30:00Z");
-        assert_eq!(iso("Thu, 03 Nov 2022 10:00:00 +0000"), "2022-11-03T10:00:00Z");
+        assert_eq!(
+            iso("Thu, 03 Nov 2022 10:00:00 +0000"),
+            "2022-11-03T10:00:00Z"
+        );
         assert_eq!(iso("2022-11-03"), "2022-11-03T00:00:00Z");
         assert_eq!(iso("November 8, 2022"), "2022-11-08T00:00:00Z");
         assert_eq!(iso("November 8th, 2022"), "2022-11-08T00:00:00Z");

@@ -5,10 +5,9 @@ const NO_WRAP_WIDTH: usize = 1_000_000;
 
 /// Converts an HTML document or fragment to text with one paragraph per line.
 pub fn html_to_text(html: &str) -> String {
-    let rendered = html2text::config::plain_no_decorate()
+    html2text::config::plain_no_decorate()
         .string_from_read(html.as_bytes(), NO_WRAP_WIDTH)
-        .unwrap_or_else(|_| strip_tags(html));
-    rendered
+        .unwrap_or_else(|_| strip_tags(html))
 }
 
 /// Fallback when the renderer fails: drop everything between `<` and `>`.

@@ -54,7 +54,10 @@ impl Article {
             self.url.as_deref().unwrap_or(""),
             &self.title,
             &self.body,
-            &self.published_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
+            &self
+                .published_at
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default(),
         ] {
             h.update(part.as_bytes());
             h.update([0u8]);
@@ -93,17 +96,33 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     let published_at = raw.published_at.as_ref().and_then(|d| {
         let parsed = date::parse_date(d);
         if parsed.is_none() {
-            warnings.push(format!("published_at: unrecognised date {}", show_raw_date(d)));
+            warnings.push(format!(
+                "published_at: unrecognised date {}",
+                show_raw_date(d)
+            ));
         }
         parsed
     });
-    let url = raw.url.as_deref().filter(|u| !u.trim().is_empty()).and_then(|u| {
-        url::canonical_url(u)
-            .map_err(|e| warnings.push(format!("url: {e}")))
-            .ok()
-    });
-    let source = raw.source.as_deref().map(text::clean_line).filter(|s| !s.is_empty());
-    let language = match raw.language.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+    let url = raw
+        .url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .and_then(|u| {
+            url::canonical_url(u)
+                .map_err(|e| warnings.push(format!("url: {e}")))
+                .ok()
+        });
+    let source = raw
+        .source
+        .as_deref()
+        .map(text::clean_line)
+        .filter(|s| !s.is_empty());
+    let language = match raw
+        .language
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         Some(given) => Some(given.to_ascii_lowercase()),
         None => detect_language(&title, &body),
     };
@@ -122,7 +141,12 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         body,
         published_at,
         language,
-        authors: raw.authors.iter().map(|a| text::clean_line(a)).filter(|a| !a.is_empty()).collect(),
+        authors: raw
+            .authors
+            .iter()
+            .map(|a| text::clean_line(a))
+            .filter(|a| !a.is_empty())
+            .collect(),
         extra: raw.extra,
         warnings,
     })
@@ -147,7 +171,12 @@ fn hash_id(parts: &[&str]) -> String {
 
 /// Detects the language of title and body (first 2,000 characters), as ISO 639-1.
 fn detect_language(title: &str, body: &str) -> Option<String> {
-    let sample: String = title.chars().chain(['\n']).chain(body.chars()).take(2_000).collect();
+    let sample: String = title
+        .chars()
+        .chain(['\n'])
+        .chain(body.chars())
+        .take(2_000)
+        .collect();
     let info = whatlang::detect(&sample)?;
     if !info.is_reliable() && sample.split_whitespace().count() < 5 {
         return None;
@@ -159,14 +188,54 @@ fn detect_language(title: &str, body: &str) -> Option<String> {
 fn iso_639_1(lang: whatlang::Lang) -> &'static str {
     use whatlang::Lang::*;
     match lang {
-        Eng => "en", Fra => "fr", Deu => "de", Spa => "es", Por => "pt", Ita => "it",
-        Nld => "nl", Rus => "ru", Ukr => "uk", Pol => "pl", Tur => "tr", Ara => "ar",
-        Hin => "hi", Cmn => "zh", Jpn => "ja", Kor => "ko", Swe => "sv", Dan => "da",
-        Nob => "no", Fin => "fi", Ces => "cs", Ell => "el", Heb => "he", Ind => "id",
-        Vie => "vi", Tha => "th", Ron => "ro", Hun => "hu", Ben => "bn", Urd => "ur",
-        Pes => "fa", Tam => "ta", Mar => "mr", Tel => "te", Guj => "gu", Kan => "kn",
-        Mal => "ml", Pan => "pa", Bul => "bg", Srp => "sr", Hrv => "hr", Slk => "sk",
-        Slv => "sl", Lit => "lt", Lav => "lv", Est => "et", Cat => "ca", Afr => "af",
+        Eng => "en",
+        Fra => "fr",
+        Deu => "de",
+        Spa => "es",
+        Por => "pt",
+        Ita => "it",
+        Nld => "nl",
+        Rus => "ru",
+        Ukr => "uk",
+        Pol => "pl",
+        Tur => "tr",
+        Ara => "ar",
+        Hin => "hi",
+        Cmn => "zh",
+        Jpn => "ja",
+        Kor => "ko",
+        Swe => "sv",
+        Dan => "da",
+        Nob => "no",
+        Fin => "fi",
+        Ces => "cs",
+        Ell => "el",
+        Heb => "he",
+        Ind => "id",
+        Vie => "vi",
+        Tha => "th",
+        Ron => "ro",
+        Hun => "hu",
+        Ben => "bn",
+        Urd => "ur",
+        Pes => "fa",
+        Tam => "ta",
+        Mar => "mr",
+        Tel => "te",
+        Guj => "gu",
+        Kan => "kn",
+        Mal => "ml",
+        Pan => "pa",
+        Bul => "bg",
+        Srp => "sr",
+        Hrv => "hr",
+        Slk => "sk",
+        Slv => "sl",
+        Lit => "lt",
+        Lav => "lv",
+        Est => "et",
+        Cat => "ca",
+        Afr => "af",
         other => other.code(),
     }
 }
@@ -183,18 +252,34 @@ mod tests {
     #[test]
     fn seed_article_loses_its_page_chrome() {
         let a = norm(include_str!("../../samples/seed-article.txt"));
-        assert_eq!(a.title, "Jaishankar, Lavrov to hold talks in Moscow on November 8");
+        assert_eq!(
+            a.title,
+            "Jaishankar, Lavrov to hold talks in Moscow on November 8"
+        );
         assert!(a.body.starts_with("A DAY after Russian Defence Minister"));
-        assert!(a.body.ends_with("India has not yet publicly condemned the Russian invasion of Ukraine."), "{}", a.body);
+        assert!(
+            a.body
+                .ends_with("India has not yet publicly condemned the Russian invasion of Ukraine."),
+            "{}",
+            a.body
+        );
         assert_eq!(a.language.as_deref(), Some("en"));
     }
 
     #[test]
     fn html_becomes_text_and_fields_are_normalized() {
-        let a = norm(r#"{"url": "https://News.Example.com/a?utm_source=tw", "html": "<p>Hello &amp; welcome to the world news today.</p><p>Second para.</p>", "published_at": "November 8, 2022", "title": "Hi"}"#);
-        assert_eq!(a.body, "Hello & welcome to the world news today.\n\nSecond para.");
+        let a = norm(
+            r#"{"url": "https://News.Example.com/a?utm_source=tw", "html": "<p>Hello &amp; welcome to the world news today.</p><p>Second para.</p>", "published_at": "November 8, 2022", "title": "Hi"}"#,
+        );
+        assert_eq!(
+            a.body,
+            "Hello & welcome to the world news today.\n\nSecond para."
+        );
         assert_eq!(a.url.as_deref(), Some("https://news.example.com/a"));
-        assert_eq!(a.published_at.unwrap().to_rfc3339(), "2022-11-08T00:00:00+00:00");
+        assert_eq!(
+            a.published_at.unwrap().to_rfc3339(),
+            "2022-11-08T00:00:00+00:00"
+        );
     }
 
     #[test]

@@ -2,10 +2,38 @@
 
 /// Windows-1252 code points for bytes 0x80..=0x9F (None where undefined).
 const CP1252_HIGH: [Option<char>; 32] = [
-    Some('€'), None, Some('‚'), Some('ƒ'), Some('„'), Some('…'), Some('†'), Some('‡'),
-    Some('ˆ'), Some('‰'), Some('Š'), Some('‹'), Some('Œ'), None, Some('Ž'), None,
-    None, Some('‘'), Some('’'), Some('“'), Some('”'), Some('•'), Some('–'), Some('—'),
-    Some('˜'), Some('™'), Some('š'), Some('›'), Some('œ'), None, Some('ž'), None,
+    Some('€'),
+    None,
+    Some('‚'),
+    Some('ƒ'),
+    Some('„'),
+    Some('…'),
+    Some('†'),
+    Some('‡'),
+    Some('ˆ'),
+    Some('‰'),
+    Some('Š'),
+    Some('‹'),
+    Some('Œ'),
+    None,
+    Some('Ž'),
+    None,
+    None,
+    Some('‘'),
+    Some('’'),
+    Some('“'),
+    Some('”'),
+    Some('•'),
+    Some('–'),
+    Some('—'),
+    Some('˜'),
+    Some('™'),
+    Some('š'),
+    Some('›'),
+    Some('œ'),
+    None,
+    Some('ž'),
+    None,
 ];
 
 /// The byte a character had in Windows-1252 (or Latin-1), if any.
@@ -23,7 +51,10 @@ fn cp1252_byte(c: char) -> Option<u8> {
 /// Repairs UTF-8 text that was decoded as Windows-1252 ("â€™" → "’", "Ã©" → "é"):
 /// each run of non-ASCII characters that re-encodes to valid multi-byte UTF-8 is replaced.
 pub fn fix_mojibake(text: &str) -> String {
-    if !text.chars().any(|c| matches!(c, 'Ã' | 'â' | 'Â' | 'Ð' | 'Ñ' | 'Å')) {
+    if !text
+        .chars()
+        .any(|c| matches!(c, 'Ã' | 'â' | 'Â' | 'Ð' | 'Ñ' | 'Å'))
+    {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
@@ -106,13 +137,18 @@ pub fn is_boilerplate(line: &str) -> bool {
     }
     let lower = line.to_lowercase();
     BOILERPLATE_PREFIXES.iter().any(|p| lower.starts_with(p))
-        || matches!(lower.as_str(), "share" | "tweet" | "email" | "print" | "subscribe" | "comments")
+        || matches!(
+            lower.as_str(),
+            "share" | "tweet" | "email" | "print" | "subscribe" | "comments"
+        )
 }
 
 /// Collapses runs of whitespace inside a line to one space and trims it.
 pub fn collapse_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
-    for word in line.split(|c: char| c.is_whitespace() || c == '\u{200b}').filter(|w| !w.is_empty())
+    for word in line
+        .split(|c: char| c.is_whitespace() || c == '\u{200b}')
+        .filter(|w| !w.is_empty())
     {
         if !out.is_empty() {
             out.push(' ');
@@ -128,8 +164,10 @@ pub fn clean_body(text: &str) -> String {
     let fixed = decode_entities(&fix_mojibake(text));
     let mut paragraphs: Vec<String> = Vec::new();
     for line in fixed.lines() {
-        let line: String =
-            line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let line: String = line
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let line = collapse_line(&line);
         if !line.is_empty() && !is_boilerplate(&line) {
             paragraphs.push(line);
@@ -141,8 +179,10 @@ pub fn clean_body(text: &str) -> String {
 /// Cleans a one-line field such as a title.
 pub fn clean_line(text: &str) -> String {
     let fixed = decode_entities(&fix_mojibake(text));
-    let no_controls: String =
-        fixed.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let no_controls: String = fixed
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     collapse_line(&no_controls)
 }
 
@@ -153,20 +193,32 @@ mod tests {
     #[test]
     fn mojibake_is_repaired() {
         assert_eq!(fix_mojibake("Moscowâ€™s concern"), "Moscow’s concern");
-        assert_eq!(fix_mojibake("cafÃ© â€œdirtyâ€\u{9d} bomb"), "café “dirty” bomb");
-        assert_eq!(fix_mojibake("plain café and naïve Â"), "plain café and naïve Â");
+        assert_eq!(
+            fix_mojibake("cafÃ© â€œdirtyâ€\u{9d} bomb"),
+            "café “dirty” bomb"
+        );
+        assert_eq!(
+            fix_mojibake("plain café and naïve Â"),
+            "plain café and naïve Â"
+        );
     }
 
     #[test]
     fn entities_are_decoded() {
-        assert_eq!(clean_line("Tom &amp; Jerry&#8217;s &rsquo;"), "Tom & Jerry’s ’");
+        assert_eq!(
+            clean_line("Tom &amp; Jerry&#8217;s &rsquo;"),
+            "Tom & Jerry’s ’"
+        );
     }
 
     #[test]
     fn chrome_lines_are_stripped_but_sentences_kept() {
         let body = "First para.\n\nLeave a Reply\n\nYour email address will not be published. Required fields are marked *\n\nBack to top button\nShare this article with friends who subscribe to the paper, said the long sentence that goes on and on and on beyond any chrome line length.";
         let cleaned = clean_body(body);
-        assert!(cleaned.starts_with("First para.\n\nShare this article"), "{cleaned}");
+        assert!(
+            cleaned.starts_with("First para.\n\nShare this article"),
+            "{cleaned}"
+        );
         assert!(!cleaned.contains("Leave a Reply"));
     }
 

@@ -9,8 +9,22 @@ fn is_tracking_param(name: &str) -> bool {
     name.starts_with("utm_")
         || matches!(
             name.as_str(),
-            "fbclid" | "gclid" | "dclid" | "gbraid" | "wbraid" | "msclkid" | "mc_cid" | "mc_eid"
-                | "igshid" | "yclid" | "_ga" | "_gl" | "ocid" | "cmpid" | "ncid" | "smid"
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "gbraid"
+                | "wbraid"
+                | "msclkid"
+                | "mc_cid"
+                | "mc_eid"
+                | "igshid"
+                | "yclid"
+                | "_ga"
+                | "_gl"
+                | "ocid"
+                | "cmpid"
+                | "ncid"
+                | "smid"
         )
 }
 

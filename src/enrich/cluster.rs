@@ -1,0 +1,344 @@
+//! Per-article clustering of mentions into entities ("Sergey Lavrov" and "Lavrov";
+//! "Dr S Jaishankar", "S Jaishankar" and "Jaishankar"), with a canonical text, a salience
+//! score and the sentiment of the sentences that mention each entity.
+
+use std::collections::HashMap;
+
+use super::{Entity, EntityType, Field, Mention, Source};
+
+/// A mention before clustering.
+#[derive(Debug, Clone)]
+pub struct RawMention {
+    pub mention: Mention,
+    pub kind: EntityType,
+    /// Index of the sentence (into the article's sentence list) holding the mention.
+    pub sentence: usize,
+    /// Position in the article in [0, 1] (title mentions are 0).
+    pub position: f32,
+    pub normalized: Option<String>,
+}
+
+const HONORIFICS: &[&str] = &[
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "prof",
+    "professor",
+    "sir",
+    "dame",
+    "lord",
+    "lady",
+    "president",
+    "minister",
+    "premier",
+    "chancellor",
+    "king",
+    "queen",
+    "prince",
+    "princess",
+    "gen",
+    "general",
+    "sen",
+    "senator",
+    "rep",
+    "gov",
+    "governor",
+    "judge",
+    "justice",
+    "pope",
+    "sheikh",
+    "shri",
+    "smt",
+    "mayor",
+    "col",
+    "capt",
+    "lt",
+    "sgt",
+    "adm",
+    "rev",
+    "st",
+    "saint",
+    "the",
+];
+
+/// The name's words without titles and possessives, in original case.
+fn name_words(text: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if let Some(last) = words.last_mut() {
+        for suffix in ["'s", "’s", "'", "’"] {
+            if let Some(s) = last.strip_suffix(suffix)
+                && !s.is_empty()
+            {
+                *last = s;
+                break;
+            }
+        }
+    }
+    while words.len() > 1 {
+        let w = words[0].trim_end_matches('.').to_lowercase();
+        if HONORIFICS.contains(&w.as_str()) {
+            words.remove(0);
+        } else {
+            break;
+        }
+    }
+    words
+}
+
+fn key_of(words: &[&str]) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| w.trim_end_matches('.').to_lowercase())
+        .collect()
+}
+
+fn is_sub(short: &[String], long: &[String]) -> bool {
+    !short.is_empty() && short.len() < long.len() && long.windows(short.len()).any(|w| w == short)
+}
+
+fn is_acronym(short: &[String], long: &[String]) -> bool {
+    if short.len() != 1 || long.len() < 2 {
+        return false;
+    }
+    let initials: String = long
+        .iter()
+        .filter(|w| !matches!(w.as_str(), "of" | "the" | "and" | "for" | "&"))
+        .filter_map(|w| w.chars().next())
+        .collect();
+    initials.chars().count() >= 2 && initials == short[0]
+}
+
+struct Cluster {
+    key: Vec<String>,
+    canonical: String,
+    votes: HashMap<EntityType, f32>,
+    members: Vec<usize>,
+}
+
+/// Cluster mentions into entities. `sentence_scores[i]` is the sentiment of sentence `i` in
+/// [-1, 1]. Entities come out most salient first.
+pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity> {
+    let keyed: Vec<(Vec<String>, String)> = mentions
+        .iter()
+        .map(|m| {
+            let words = name_words(&m.mention.text);
+            (key_of(&words), words.join(" "))
+        })
+        .collect();
+    // Longest names first, then in reading order, so short forms find their full form.
+    let mut order: Vec<usize> = (0..mentions.len()).collect();
+    order.sort_by(|&a, &b| {
+        keyed[b]
+            .0
+            .len()
+            .cmp(&keyed[a].0.len())
+            .then(mentions[a].position.total_cmp(&mentions[b].position))
+    });
+    let mut clusters: Vec<Cluster> = Vec::new();
+    for &i in &order {
+        let m = &mentions[i];
+        let (key, canonical) = &keyed[i];
+        let numeric = matches!(
+            m.kind,
+            EntityType::Date | EntityType::Money | EntityType::Percent
+        );
+        let found = if numeric {
+            let nk = m.normalized.clone().unwrap_or_else(|| key.join(" "));
+            clusters
+                .iter()
+                .position(|c| c.votes.contains_key(&m.kind) && c.key.join(" ") == nk)
+        } else {
+            let compatible = |c: &Cluster| {
+                let ckind = top_kind(&c.votes);
+                if matches!(
+                    ckind,
+                    EntityType::Date | EntityType::Money | EntityType::Percent
+                ) {
+                    return false;
+                }
+                if c.key == *key {
+                    return true;
+                }
+                if !is_sub(key, &c.key) && !(ckind == EntityType::Org && is_acronym(key, &c.key)) {
+                    return false;
+                }
+                // A person's short form is their surname (or surname run); other kinds need
+                // the same type.
+                if ckind == EntityType::Per {
+                    c.key.ends_with(key) || (m.kind == EntityType::Per && c.key.starts_with(key))
+                } else {
+                    ckind == m.kind
+                }
+            };
+            // Prefer the biggest compatible cluster.
+            clusters
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| compatible(c))
+                .max_by_key(|(_, c)| c.members.len())
+                .map(|(ci, _)| ci)
+        };
+        match found {
+            Some(ci) => {
+                let c = &mut clusters[ci];
+                *c.votes.entry(m.kind).or_default() += key.len() as f32;
+                c.members.push(i);
+            }
+            None => clusters.push(Cluster {
+                key: if numeric {
+                    vec![m.normalized.clone().unwrap_or_else(|| key.join(" "))]
+                } else {
+                    key.clone()
+                },
+                canonical: if numeric {
+                    m.mention.text.clone()
+                } else {
+                    canonical.clone()
+                },
+                votes: HashMap::from([(m.kind, key.len().max(1) as f32)]),
+                members: vec![i],
+            }),
+        }
+    }
+    let max_count = clusters.iter().map(|c| c.members.len()).max().unwrap_or(1) as f32;
+    let mut out: Vec<Entity> = clusters
+        .into_iter()
+        .map(|c| {
+            let mut members = c.members;
+            members.sort_by(|&a, &b| {
+                let (ma, mb) = (&mentions[a].mention, &mentions[b].mention);
+                (ma.field == Field::Body, ma.start).cmp(&(mb.field == Field::Body, mb.start))
+            });
+            let in_title = members
+                .iter()
+                .any(|&i| mentions[i].mention.field == Field::Title);
+            let first = members
+                .iter()
+                .map(|&i| mentions[i].position)
+                .fold(1.0f32, f32::min);
+            let count = members.len() as f32;
+            let salience = (0.35 * f32::from(u8::from(in_title))
+                + 0.3 * (1.0 - first.clamp(0.0, 1.0))
+                + 0.35 * (count / max_count))
+                .clamp(0.0, 1.0);
+            let mut sents: Vec<usize> = members.iter().map(|&i| mentions[i].sentence).collect();
+            sents.sort_unstable();
+            sents.dedup();
+            let scores: Vec<f32> = sents
+                .iter()
+                .filter_map(|&s| sentence_scores.get(s).copied())
+                .collect();
+            let sentiment =
+                (!scores.is_empty()).then(|| scores.iter().sum::<f32>() / scores.len() as f32);
+            let kind = top_kind(&c.votes);
+            let normalized = members.iter().find_map(|&i| mentions[i].normalized.clone());
+            Entity {
+                text: c.canonical,
+                kind,
+                mentions: members
+                    .iter()
+                    .map(|&i| mentions[i].mention.clone())
+                    .collect(),
+                salience,
+                sentiment,
+                normalized,
+                source: Source::Local,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.salience.total_cmp(&a.salience).then(a.text.cmp(&b.text)));
+    out
+}
+
+fn top_kind(votes: &HashMap<EntityType, f32>) -> EntityType {
+    votes
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+        .map_or(EntityType::Misc, |(k, _)| *k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(text: &str, kind: EntityType, field: Field, pos: f32, sentence: usize) -> RawMention {
+        RawMention {
+            mention: Mention {
+                field,
+                start: 0,
+                end: text.chars().count(),
+                text: text.into(),
+            },
+            kind,
+            sentence,
+            position: pos,
+            normalized: None,
+        }
+    }
+
+    #[test]
+    fn surnames_and_titled_forms_join_the_full_name() {
+        use EntityType::*;
+        let ents = cluster(
+            vec![
+                m("Jaishankar", Per, Field::Title, 0.0, 0),
+                m("Lavrov", Per, Field::Title, 0.0, 0),
+                m("S Jaishankar", Per, Field::Body, 0.1, 1),
+                m("Sergey Lavrov", Per, Field::Body, 0.1, 1),
+                m("Dr S Jaishankar", Per, Field::Body, 0.2, 2),
+                m("Lavrov", Org, Field::Body, 0.3, 3),
+                m("Rajnath Singh", Per, Field::Body, 0.5, 4),
+                m("Singh", Per, Field::Body, 0.6, 5),
+                m("Russian Foreign Ministry", Org, Field::Body, 0.1, 1),
+                m("Russia", Loc, Field::Body, 0.5, 4),
+                m(
+                    "Shanghai Cooperation Organisation",
+                    Org,
+                    Field::Body,
+                    0.9,
+                    6,
+                ),
+                m("SCO", Org, Field::Body, 0.95, 7),
+                m("Moscow’s", Loc, Field::Body, 0.2, 2),
+                m("Moscow", Loc, Field::Title, 0.0, 0),
+            ],
+            &[0.0, -0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0],
+        );
+        let get = |t: &str| {
+            ents.iter()
+                .find(|e| e.text == t)
+                .unwrap_or_else(|| panic!("no {t}: {ents:#?}"))
+        };
+        assert_eq!(get("S Jaishankar").mentions.len(), 3);
+        assert_eq!(get("S Jaishankar").kind, Per);
+        assert_eq!(get("Sergey Lavrov").mentions.len(), 3);
+        assert_eq!(get("Sergey Lavrov").kind, Per);
+        assert_eq!(get("Rajnath Singh").mentions.len(), 2);
+        assert_eq!(get("Shanghai Cooperation Organisation").mentions.len(), 2);
+        assert_eq!(get("Moscow").mentions.len(), 2);
+        assert_eq!(get("Russia").mentions.len(), 1);
+        assert_eq!(get("Russian Foreign Ministry").mentions.len(), 1);
+        // Title presence and frequency make the talks' principals most salient.
+        assert!(get("Sergey Lavrov").salience > get("Russia").salience);
+        // Entity sentiment is the mean over the sentences that mention it: (0 - 0.5 + 0.5) / 3.
+        assert_eq!(get("S Jaishankar").sentiment, Some(0.0));
+        assert_eq!(get("Rajnath Singh").sentiment, Some(0.0));
+        assert!(ents.iter().all(|e| (0.0..=1.0).contains(&e.salience)));
+    }
+
+    #[test]
+    fn different_people_with_one_surname_stay_apart_when_both_full() {
+        use EntityType::*;
+        let ents = cluster(
+            vec![
+                m("Rajnath Singh", Per, Field::Body, 0.1, 0),
+                m("Manmohan Singh", Per, Field::Body, 0.2, 1),
+            ],
+            &[],
+        );
+        assert_eq!(ents.len(), 2);
+        assert!(cluster(vec![], &[]).is_empty());
+    }
+}

@@ -1,0 +1,334 @@
+//! Helpers: unique topic and group names, a worker process on a free port, producing and
+//! reading topics, committed offsets and watermarks.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// The broker under test, or `None` to skip (panics when a broker is required).
+pub fn brokers() -> Option<String> {
+    match std::env::var("NEWSFLOW_TEST_BROKERS") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            assert!(
+                std::env::var("NEWSFLOW_REQUIRE_BROKER").is_err(),
+                "NEWSFLOW_TEST_BROKERS is unset but NEWSFLOW_REQUIRE_BROKER is set"
+            );
+            eprintln!("skipping: NEWSFLOW_TEST_BROKERS unset (scripts/test.sh starts a broker)");
+            None
+        }
+    }
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000)
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Topics for one test.
+pub struct Topics {
+    pub input: String,
+    pub output: String,
+    pub dead_letter: String,
+}
+
+pub async fn create_topics(brokers: &str, partitions: i32) -> Topics {
+    let t = Topics {
+        input: unique("in"),
+        output: unique("out"),
+        dead_letter: unique("dlq"),
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let topics = [
+        NewTopic::new(&t.input, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&t.output, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&t.dead_letter, 1, TopicReplication::Fixed(1)),
+    ];
+    let results = admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+    wait_for_topic(brokers, &t.input, partitions);
+    t
+}
+
+fn wait_for_topic(brokers: &str, topic: &str, partitions: i32) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            if md
+                .topics()
+                .first()
+                .is_some_and(|t| t.error().is_none() && t.partitions().len() == partitions as usize)
+            {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("topic {topic} never appeared");
+}
+
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap()
+}
+
+/// Produces keyed values and waits for every acknowledgement.
+pub async fn produce(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
+    let p = producer(brokers);
+    let futures: Vec<_> = records
+        .iter()
+        .map(|(k, v)| {
+            p.send(
+                FutureRecord::to(topic).key(k).payload(v),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for f in futures {
+        f.await.map_err(|(e, _)| e).unwrap();
+    }
+}
+
+/// A JSON article with a given id.
+pub fn article(id: &str, n: usize) -> Vec<u8> {
+    serde_json::json!({
+        "id": id,
+        "url": format!("https://news.example.com/world/{n}?utm_source=test"),
+        "source": "Test Wire",
+        "title": format!("Minister Anna Berg visits Oslo for talks number {n}"),
+        "body": format!("OSLO - Foreign Minister Anna Berg met officials of the Nordic Council in Oslo on Monday, article {n}.\n\nThe talks were described as constructive."),
+        "published_at": "2022-11-03T10:00:00Z",
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Reads `topic` from the beginning until `count` records or the timeout.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while out.len() < count && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push(m.detach());
+        }
+    }
+    out
+}
+
+/// A header's value as text.
+pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Committed offsets of `group` for every partition of `topic`.
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                },
+            )
+        })
+        .collect()
+}
+
+/// High watermarks of every partition of `topic`.
+pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            (
+                p,
+                c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1,
+            )
+        })
+        .collect()
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A worker process; killed when dropped.
+pub struct WorkerProcess {
+    pub child: Child,
+    pub port: u16,
+    pub group: String,
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl WorkerProcess {
+    /// Starts `newsflow run` against the broker with the given topics and group.
+    pub fn start(brokers: &str, topics: &Topics, group: &str, extra_env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsflow"));
+        cmd.args([
+            "run",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        ])
+        .env("NEWSFLOW__KAFKA__BOOTSTRAP_SERVERS", brokers)
+        .env("NEWSFLOW__KAFKA__GROUP_ID", group)
+        .env("NEWSFLOW__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .env("NEWSFLOW__KAFKA__STATISTICS_INTERVAL_MS", "1000")
+        .env("NEWSFLOW__TOPICS__INPUT", &topics.input)
+        .env("NEWSFLOW__TOPICS__OUTPUT", &topics.output)
+        .env("NEWSFLOW__TOPICS__DEAD_LETTER", &topics.dead_letter)
+        .env("NEWSFLOW__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("NEWSFLOW__SHUTDOWN__DRAIN_TIMEOUT_MS", "5000")
+        .env("NEWSFLOW__LOG__LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning newsflow");
+        WorkerProcess {
+            child,
+            port,
+            group: group.to_string(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let r = reqwest::get(&url).await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.unwrap_or_default()))
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some((200, _)) = self.get("/readyz").await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("worker never became ready");
+    }
+
+    /// A counter or gauge summed over its series, from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, text) = self.get("/metrics").await.unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.starts_with(name)
+                    && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("worker did not exit within {timeout:?}");
+    }
+}

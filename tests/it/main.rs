@@ -1,0 +1,7 @@
+//! Integration tests. Tests that need a real Kafka-protocol broker read its address from
+//! `NEWSFLOW_TEST_BROKERS` (set by `scripts/test.sh`, which installs and starts one).
+//! Without it they skip, unless `NEWSFLOW_REQUIRE_BROKER=1`, in which case they fail.
+
+mod helpers;
+mod mock;
+mod worker;

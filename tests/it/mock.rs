@@ -1,0 +1,73 @@
+//! Fast tests against librdkafka's in-process mock cluster (no broker needed): static
+//! membership, which the test broker (Tansu 0.6.0) does not support.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use newsflow::config::Config;
+use newsflow::enrich::baseline::BaselineEnricher;
+use newsflow::kafka::Health;
+use newsflow::metrics::Metrics;
+use newsflow::worker::{self, RunOptions};
+use rdkafka::mocking::MockCluster;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{article, produce, read_topic};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn static_membership_worker_processes_everything_and_commits() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("in", 2, 1).unwrap();
+    cluster.create_topic("out", 2, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let records: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|n| (format!("s{n}"), article(&format!("s{n}"), n)))
+        .collect();
+    produce(&brokers, "in", &records).await;
+
+    let config = Config::from_toml_str(
+        &format!(
+            r#"
+            [kafka]
+            bootstrap_servers = "{brokers}"
+            group_id = "static"
+            group_instance_id = "newsflow-0"
+            session_timeout_ms = 6000
+            [topics]
+            input = "in"
+            output = "out"
+            dead_letter = "dlq"
+            [shutdown]
+            drain_timeout_ms = 3000
+            "#
+        ),
+        "test",
+        Vec::new(),
+    )
+    .unwrap();
+    let metrics = Metrics::new().unwrap();
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(worker::run(
+        config.clone(),
+        RunOptions::live(&config),
+        Arc::new(BaselineEnricher),
+        metrics.clone(),
+        Arc::new(Health::default()),
+        shutdown.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Metrics::total(&metrics.events_produced) < 40 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.produced, 40);
+    assert_eq!(summary.unfinished, 0);
+    let b = brokers.clone();
+    let events =
+        tokio::task::spawn_blocking(move || read_topic(&b, "out", 40, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 40);
+}

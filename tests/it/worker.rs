@@ -1,0 +1,229 @@
+//! The live worker against the real broker.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::message::Message;
+
+use crate::helpers::*;
+
+const PARTITIONS: i32 = 3;
+
+fn schema_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/event.schema.json")).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+/// The "done when" scenario: 1,000 articles and a handful of poison messages; exactly the
+/// valid ones come out (schema-valid, keyed by article id), the poison ones are
+/// dead-lettered, counters match, and after SIGTERM the committed offsets are the end
+/// offsets of every partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_on_sigterm() {
+    let Some(brokers) = brokers() else { return };
+    let topics = create_topics(&brokers, PARTITIONS).await;
+    let group = unique("group");
+    let mut records: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|n| (format!("a{n}"), article(&format!("a{n}"), n)))
+        .collect();
+    let poison: Vec<(String, Vec<u8>)> = vec![
+        ("p-empty".into(), Vec::new()),
+        ("p-utf8".into(), b"\xff\xfe\xfd not text".to_vec()),
+        ("p-trunc".into(), br#"{"id": "p", "title": "cut"#.to_vec()),
+        ("p-array".into(), b"[1, 2, 3]".to_vec()),
+        ("p-type".into(), br#"{"id": "p", "title": 12}"#.to_vec()),
+        ("p-large".into(), vec![b'x'; (1 << 20) + 10]),
+        (
+            "p-chrome".into(),
+            b"Leave a Reply\n\nBack to top button".to_vec(),
+        ),
+    ];
+    // Poison spread through the stream, so partitions must move on past it.
+    for (i, p) in poison.iter().enumerate() {
+        records.insert(i * 120 + 7, p.clone());
+    }
+    produce(&brokers, &topics.input, &records).await;
+
+    let mut worker = WorkerProcess::start(&brokers, &topics, &group, &[]);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    let events = read_topic(&brokers, &topics.output, 1000, Duration::from_secs(120));
+    let dead = read_topic(
+        &brokers,
+        &topics.dead_letter,
+        poison.len(),
+        Duration::from_secs(30),
+    );
+
+    let validator = schema_validator();
+    let mut ids = HashSet::new();
+    for m in &events {
+        let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            m.key().unwrap(),
+            v["article_id"].as_str().unwrap().as_bytes()
+        );
+        assert_eq!(header(m, "newsflow.schema.version").as_deref(), Some("1.0"));
+        assert_eq!(
+            header(m, "content-type").as_deref(),
+            Some("application/json")
+        );
+        ids.insert(v["article_id"].as_str().unwrap().to_string());
+    }
+    let expected: HashSet<String> = (0..1000).map(|n| format!("a{n}")).collect();
+    assert_eq!(ids, expected);
+
+    let mut classes: Vec<String> = dead
+        .iter()
+        .map(|m| header(m, "newsflow.error.class").unwrap())
+        .collect();
+    classes.sort();
+    assert_eq!(
+        classes,
+        [
+            "empty",
+            "invalid_article",
+            "invalid_article",
+            "invalid_json",
+            "invalid_utf8",
+            "normalize",
+            "too_large"
+        ]
+    );
+    for m in &dead {
+        let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+        let original = &poison.iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(
+            header(m, "newsflow.source.topic").as_deref(),
+            Some(topics.input.as_str())
+        );
+        assert!(header(m, "newsflow.source.offset").is_some());
+        assert!(header(m, "newsflow.error.message").is_some());
+        if key == "p-large" {
+            assert_eq!(header(m, "newsflow.truncated").as_deref(), Some("true"));
+            assert_eq!(m.payload().unwrap().len(), 1 << 20);
+        } else {
+            assert_eq!(m.payload().unwrap_or_default(), &original[..]);
+        }
+    }
+
+    // Counters agree with what came out (they are updated on acknowledgement).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while worker.metric("newsflow_events_produced_total").await < 1000.0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        worker.metric("newsflow_messages_consumed_total").await,
+        1007.0
+    );
+    assert_eq!(
+        worker.metric("newsflow_events_produced_total").await,
+        1000.0
+    );
+    assert_eq!(
+        worker.metric("newsflow_messages_dead_lettered_total").await,
+        7.0
+    );
+    assert!(worker.metric("newsflow_entities_extracted_total").await > 0.0);
+
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(Duration::from_secs(30)), Some(0));
+    let committed = committed(&brokers, &group, &topics.input, PARTITIONS);
+    let ends = high_watermarks(&brokers, &topics.input, PARTITIONS);
+    assert_eq!(committed, ends);
+}
+
+/// SIGKILL in the middle of the stream, then a restart: every article comes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_killed_mid_stream_and_restarted_loses_no_article() {
+    let Some(brokers) = brokers() else { return };
+    let topics = create_topics(&brokers, PARTITIONS).await;
+    let group = unique("group");
+    let records: Vec<(String, Vec<u8>)> = (0..600)
+        .map(|n| (format!("k{n}"), article(&format!("k{n}"), n)))
+        .collect();
+    produce(&brokers, &topics.input, &records).await;
+
+    let slow = [
+        ("NEWSFLOW__PIPELINE__WORKERS", "1"),
+        ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "8"),
+    ];
+    let mut worker = WorkerProcess::start(&brokers, &topics, &group, &slow);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while worker.metric("newsflow_events_produced_total").await < 50.0 && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.signal("KILL");
+    worker.wait_exit(Duration::from_secs(10));
+    drop(worker);
+
+    let restarted = WorkerProcess::start(&brokers, &topics, &group, &[]);
+    restarted.wait_ready(Duration::from_secs(30)).await;
+    let events = read_topic(&brokers, &topics.output, 600, Duration::from_secs(120));
+    let ids: HashSet<String> = events
+        .iter()
+        .map(|m| {
+            serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap()["article_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let missing: Vec<String> = (0..600)
+        .map(|n| format!("k{n}"))
+        .filter(|id| !ids.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "lost articles: {missing:?}");
+}
+
+/// `/healthz` is 200 while alive; `/readyz` is 503 while the brokers are unreachable and
+/// 200 once connected; `/metrics` is Prometheus text.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_endpoints_answer_as_specified() {
+    let Some(brokers) = brokers() else { return };
+    let topics = create_topics(&brokers, 1).await;
+    let dead_broker = format!("127.0.0.1:{}", free_port());
+    let unreachable = WorkerProcess::start(&dead_broker, &topics, &unique("group"), &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut health = None;
+    while health.is_none() && Instant::now() < deadline {
+        health = unreachable.get("/healthz").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(health.map(|h| h.0), Some(200));
+    assert_eq!(unreachable.get("/readyz").await.map(|r| r.0), Some(503));
+    drop(unreachable);
+
+    let worker = WorkerProcess::start(&brokers, &topics, &unique("group"), &[]);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    assert_eq!(worker.get("/healthz").await.map(|r| r.0), Some(200));
+    let (status, text) = worker.get("/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    for name in [
+        "newsflow_build_info",
+        "newsflow_messages_dead_lettered_total",
+        "newsflow_ready 1",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    assert_eq!(worker.get("/nope").await.map(|r| r.0), Some(404));
+}
+
+/// An unknown input topic stops the worker at start-up with a clear error.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_input_topic_fails_with_a_clear_error() {
+    let Some(brokers) = brokers() else { return };
+    let topics = Topics {
+        input: unique("missing"),
+        output: unique("out"),
+        dead_letter: unique("dlq"),
+    };
+    let mut worker = WorkerProcess::start(&brokers, &topics, &unique("group"), &[]);
+    assert_eq!(worker.wait_exit(Duration::from_secs(30)), Some(1));
+}
