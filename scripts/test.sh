@@ -83,6 +83,9 @@ main() {
   cargo fmt --all -- --check
   log "cargo clippy --all-targets -- -D warnings"
   cargo clippy --locked --all-targets -- -D warnings
+  log "Installing the Prometheus server for the integration test (Debian package prometheus)"
+  bash scripts/check-deploy.sh --install-only
+  export NEWSFLOW_TEST_PROMETHEUS="${NEWSFLOW_TEST_PROMETHEUS:-$(command -v prometheus)}"
   log "cargo test (unit, property and integration tests; broker $NEWSFLOW_TEST_BROKERS)"
   cargo test --locked -- --test-threads 2
   log "Deployment checks"

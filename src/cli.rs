@@ -52,6 +52,42 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Reprocess a range of the input topic (bounded, in its own consumer group).
+    Replay {
+        #[arg(long, env = "NEWSFLOW_CONFIG", default_value = "config/default.toml")]
+        config: PathBuf,
+        /// `earliest` or an RFC 3339 time (resolved per partition).
+        #[arg(long, conflicts_with = "from_offsets")]
+        from: Option<String>,
+        /// `topic:partition:offset,...`
+        #[arg(long)]
+        from_offsets: Option<String>,
+        /// `now` (the high watermarks at start; default) or an RFC 3339 time.
+        #[arg(long, conflicts_with = "until_offsets")]
+        until: Option<String>,
+        /// `topic:partition:offset,...` (exclusive ends).
+        #[arg(long)]
+        until_offsets: Option<String>,
+        /// Topics to replay (comma-separated); default `topics.input`.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Consumer group of the replay; default `<group_id>-replay-<timestamp>`.
+        #[arg(long)]
+        group: Option<String>,
+        /// Continue an interrupted replay from the group's committed offsets.
+        #[arg(long, requires = "group")]
+        resume: bool,
+        #[arg(long)]
+        output_topic: Option<String>,
+        /// Articles per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Print the per-partition plan and exit.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig {
         #[arg(long, env = "NEWSFLOW_CONFIG", default_value = "config/default.toml")]
@@ -159,6 +195,55 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { full } => {
             init_logging(LogFormat::Text, "warn");
             crate::demo::run(full).await
+        }
+        Command::Replay {
+            config,
+            from,
+            from_offsets,
+            until,
+            until_offsets,
+            topic,
+            group,
+            resume,
+            output_topic,
+            rate,
+            dry_run,
+            log_format,
+        } => {
+            let config = load_config(&config)?;
+            init_logging(log_format.unwrap_or(config.log.format), &config.log.level);
+            let from = match (from, from_offsets) {
+                (_, Some(o)) => crate::replay::From::Offsets(crate::replay::parse_offsets(&o)?),
+                (Some(f), None) => crate::replay::parse_from(&f)?,
+                (None, None) if resume => crate::replay::From::Earliest,
+                (None, None) => anyhow::bail!("replay needs --from or --from-offsets"),
+            };
+            let until = match (until, until_offsets) {
+                (_, Some(o)) => crate::replay::Until::Offsets(crate::replay::parse_offsets(&o)?),
+                (Some(u), None) => crate::replay::parse_until(&u)?,
+                (None, None) => crate::replay::Until::Now,
+            };
+            let topics = topic
+                .as_deref()
+                .unwrap_or(&config.topics.input)
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+            let args = crate::replay::ReplayArgs {
+                topics,
+                from,
+                until,
+                group,
+                resume,
+                output_topic,
+                rate,
+                dry_run,
+            };
+            let shutdown = CancellationToken::new();
+            crate::shutdown::on_signal(shutdown.clone());
+            crate::replay::run(config, args, shutdown).await.map(|_| ())
         }
         Command::CheckConfig { config } => {
             let config = load_config(&config)?;

@@ -19,6 +19,7 @@ pub mod normalize;
 pub mod offsets;
 pub mod parse;
 pub mod pipeline;
+pub mod replay;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

@@ -14,9 +14,11 @@ use crate::metrics::Metrics;
 pub type Consumer = StreamConsumer<KafkaContext>;
 
 /// Creates a consumer in `group_id` (subscription or assignment is up to the caller).
+/// `bounded` runs (replays) also get end-of-partition events, to know when they are done.
 pub fn create_consumer(
     config: &Config,
     group_id: &str,
+    bounded: bool,
     metrics: &Metrics,
     health: &Arc<Health>,
     tracker: &Arc<SharedTracker>,
@@ -28,7 +30,11 @@ pub fn create_consumer(
         tracker.clone(),
         std::time::Duration::from_millis(config.shutdown.drain_timeout_ms),
     );
-    consumer_config(config, group_id).create_with_context(context)
+    let mut client = consumer_config(config, group_id);
+    if bounded {
+        client.set("enable.partition.eof", "true");
+    }
+    client.create_with_context(context)
 }
 
 /// An input record, owned, with what the pipeline needs from it.

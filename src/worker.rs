@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{TimeZone, Utc};
 use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -145,8 +146,15 @@ pub async fn run(
 ) -> anyhow::Result<RunSummary> {
     let tracker = Arc::new(SharedTracker::default());
     let consumer = Arc::new(
-        create_consumer(&config, &options.group_id, &metrics, &health, &tracker)
-            .context("creating the Kafka consumer")?,
+        create_consumer(
+            &config,
+            &options.group_id,
+            matches!(options.subscription, Subscription::Bounded { .. }),
+            &metrics,
+            &health,
+            &tracker,
+        )
+        .context("creating the Kafka consumer")?,
     );
     let producer = producer_config(&config)
         .create_with_context(KafkaContext::new(
@@ -333,6 +341,12 @@ async fn read_stage(
         };
         let message = match message {
             Ok(m) => m.detach(),
+            Err(KafkaError::PartitionEOF(_)) => {
+                if let Some(ends) = remaining.as_mut() {
+                    drop_finished_partitions(&shared.consumer, ends);
+                }
+                continue;
+            }
             Err(e) => {
                 shared
                     .metrics
@@ -352,6 +366,11 @@ async fn read_stage(
             let tp = (message.topic().to_string(), message.partition());
             match ends.get(&tp) {
                 Some(&end) if message.offset() < end => {
+                    shared
+                        .metrics
+                        .replay_remaining
+                        .with_label_values(&[&tp.0, &tp.1.to_string()])
+                        .set(end - message.offset() - 1);
                     if message.offset() + 1 >= end {
                         ends.remove(&tp);
                     }
@@ -407,6 +426,21 @@ async fn read_stage(
         }
     }
     consumed
+}
+
+/// At an end-of-partition event: partitions whose position reached their end are done.
+fn drop_finished_partitions(consumer: &Consumer, ends: &mut HashMap<(String, i32), i64>) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    for e in positions.elements() {
+        let key = (e.topic().to_string(), e.partition());
+        if let (Offset::Offset(pos), Some(&end)) = (e.offset(), ends.get(&key))
+            && pos >= end
+        {
+            ends.remove(&key);
+        }
+    }
 }
 
 /// Runs on the pool: the pure pipeline, then serialization.

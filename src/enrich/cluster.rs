@@ -161,7 +161,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
                 if c.key == *key {
                     return true;
                 }
-                if !is_sub(key, &c.key) && !(ckind == EntityType::Org && is_acronym(key, &c.key)) {
+                if !(is_sub(key, &c.key) || (ckind == EntityType::Org && is_acronym(key, &c.key))) {
                     return false;
                 }
                 // A person's short form is their surname (or surname run); other kinds need

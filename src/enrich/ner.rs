@@ -456,8 +456,8 @@ impl Weights for Quantized<'_> {
         for &h in feats {
             let b = bucket(h, self.bits);
             if let Some(row) = self.w.get(b..b + N_LABELS) {
-                for l in 0..N_LABELS {
-                    acc[l] += i32::from(row[l]);
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a += i32::from(x);
                 }
             }
         }
@@ -480,8 +480,8 @@ impl Weights for Averaged {
         let mut acc = [0f32; N_LABELS];
         for &h in feats {
             let b = bucket(h, self.bits);
-            for l in 0..N_LABELS {
-                acc[l] += self.w[b + l];
+            for (a, &x) in acc.iter_mut().zip(&self.w[b..b + N_LABELS]) {
+                *a += x;
             }
         }
         acc

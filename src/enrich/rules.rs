@@ -329,20 +329,16 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
                 "next" => 1,
                 _ => 0,
             };
-            let norm = published.and_then(|p| match w(i + 1) {
-                "year" => Some(format!("{:04}", p.year() + delta)),
+            let norm = published.map(|p| match w(i + 1) {
+                "year" => format!("{:04}", p.year() + delta),
                 "month" => {
                     let idx = p.year() * 12 + p.month0() as i32 + delta;
-                    Some(format!(
-                        "{:04}-{:02}",
-                        idx.div_euclid(12),
-                        idx.rem_euclid(12) + 1
-                    ))
+                    format!("{:04}-{:02}", idx.div_euclid(12), idx.rem_euclid(12) + 1)
                 }
                 _ => {
                     let d = p + Duration::weeks(i64::from(delta));
                     let iw = d.iso_week();
-                    Some(format!("{:04}-W{:02}", iw.year(), iw.week()))
+                    format!("{:04}-W{:02}", iw.year(), iw.week())
                 }
             });
             out.push(span(i + 2, EntityType::Date, norm));

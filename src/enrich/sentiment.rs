@@ -598,6 +598,11 @@ pub fn macro_f1(gold: &[i8], pred: &[i8]) -> f64 {
     total / 3.0
 }
 
+/// Ridge penalty chosen by article-grouped cross-validation on the dev set.
+pub const LAMBDA: f64 = 48.0;
+/// Minimum number of dev sentences a word must appear in to get a weight.
+pub const MIN_DF: usize = 3;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,7 +670,3 @@ mod tests {
     }
 }
 
-/// Ridge penalty chosen by article-grouped cross-validation on the dev set.
-pub const LAMBDA: f64 = 48.0;
-/// Minimum number of dev sentences a word must appear in to get a weight.
-pub const MIN_DF: usize = 3;

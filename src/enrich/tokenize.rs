@@ -77,7 +77,7 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                     _ if is_apostrophe(d) => {
                         prev.is_alphabetic()
                             && next.is_alphabetic()
-                            && !(matches!(next, 's' | 'S') && !ch(j + 2).is_alphanumeric())
+                            && (!matches!(next, 's' | 'S') || ch(j + 2).is_alphanumeric())
                     }
                     // AT&T
                     '&' => prev.is_uppercase() && next.is_uppercase(),

@@ -79,6 +79,23 @@ pub async fn create_topics(brokers: &str, partitions: i32) -> Topics {
     t
 }
 
+/// Creates one topic.
+pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    wait_for_topic(brokers, name, partitions);
+}
+
 fn wait_for_topic(brokers: &str, topic: &str, partitions: i32) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -170,6 +187,34 @@ pub fn read_topic(
         }
     }
     out
+}
+
+/// Reads `topic` until every id in `expected` was seen as an event's `article_id` (or
+/// the timeout); duplicates from at-least-once delivery are fine. Returns the ids seen.
+pub fn read_article_ids(
+    brokers: &str,
+    topic: &str,
+    expected: &std::collections::HashSet<String>,
+    timeout: Duration,
+) -> std::collections::HashSet<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + timeout;
+    while !expected.is_subset(&seen) && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let v: serde_json::Value =
+                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
+            seen.insert(v["article_id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    seen
 }
 
 /// A header's value as text.

@@ -4,4 +4,6 @@
 
 mod helpers;
 mod mock;
+mod prometheus;
+mod replay;
 mod worker;

@@ -8,6 +8,8 @@ use rdkafka::message::Message;
 use crate::helpers::*;
 
 const PARTITIONS: i32 = 3;
+/// The worker's `pipeline.max_message_bytes` in these tests (the broker's own limit is 1 MB).
+const LIMIT: usize = 64 * 1024;
 
 fn schema_validator() -> jsonschema::Validator {
     let schema: serde_json::Value =
@@ -33,7 +35,7 @@ async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_o
         ("p-trunc".into(), br#"{"id": "p", "title": "cut"#.to_vec()),
         ("p-array".into(), b"[1, 2, 3]".to_vec()),
         ("p-type".into(), br#"{"id": "p", "title": 12}"#.to_vec()),
-        ("p-large".into(), vec![b'x'; (1 << 20) + 10]),
+        ("p-large".into(), vec![b'x'; LIMIT + 10]),
         (
             "p-chrome".into(),
             b"Leave a Reply\n\nBack to top button".to_vec(),
@@ -45,7 +47,9 @@ async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_o
     }
     produce(&brokers, &topics.input, &records).await;
 
-    let mut worker = WorkerProcess::start(&brokers, &topics, &group, &[]);
+    let limit = LIMIT.to_string();
+    let env = [("NEWSFLOW__PIPELINE__MAX_MESSAGE_BYTES", limit.as_str())];
+    let mut worker = WorkerProcess::start(&brokers, &topics, &group, &env);
     worker.wait_ready(Duration::from_secs(30)).await;
     let events = read_topic(&brokers, &topics.output, 1000, Duration::from_secs(120));
     let dead = read_topic(
@@ -103,7 +107,7 @@ async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_o
         assert!(header(m, "newsflow.error.message").is_some());
         if key == "p-large" {
             assert_eq!(header(m, "newsflow.truncated").as_deref(), Some("true"));
-            assert_eq!(m.payload().unwrap().len(), 1 << 20);
+            assert_eq!(m.payload().unwrap().len(), LIMIT);
         } else {
             assert_eq!(m.payload().unwrap_or_default(), &original[..]);
         }
@@ -165,20 +169,14 @@ async fn worker_killed_mid_stream_and_restarted_loses_no_article() {
 
     let restarted = WorkerProcess::start(&brokers, &topics, &group, &[]);
     restarted.wait_ready(Duration::from_secs(30)).await;
-    let events = read_topic(&brokers, &topics.output, 600, Duration::from_secs(120));
-    let ids: HashSet<String> = events
-        .iter()
-        .map(|m| {
-            serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap()["article_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let missing: Vec<String> = (0..600)
-        .map(|n| format!("k{n}"))
-        .filter(|id| !ids.contains(id))
-        .collect();
+    let expected: HashSet<String> = (0..600).map(|n| format!("k{n}")).collect();
+    let ids = read_article_ids(
+        &brokers,
+        &topics.output,
+        &expected,
+        Duration::from_secs(120),
+    );
+    let missing: Vec<&String> = expected.difference(&ids).collect();
     assert!(missing.is_empty(), "lost articles: {missing:?}");
 }
 
