@@ -159,12 +159,29 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path, std::env::vars())?)
 }
 
-/// Builds the configured enrichment engine.
-pub fn build_enricher(kind: EnricherKind) -> anyhow::Result<Arc<dyn Enricher>> {
+/// Builds the configured local enrichment engine.
+pub fn build_local_enricher(kind: EnricherKind) -> anyhow::Result<Arc<dyn Enricher>> {
     Ok(match kind {
-        EnricherKind::Local => Arc::new(BaselineEnricher), // FIXME(local-engine): switch when LocalEnricher lands
+        EnricherKind::Local => Arc::new(
+            crate::enrich::LocalEnricher::load_default().context("loading the NER model")?,
+        ),
         EnricherKind::Baseline => Arc::new(BaselineEnricher),
     })
+}
+
+/// Builds the enricher a worker runs: the remote model when `[enrich.remote]` is set
+/// (with the local engine as its fallback), else the local engine.
+pub fn build_enricher(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn Enricher>> {
+    let local = build_local_enricher(config.pipeline.enricher)?;
+    match &config.enrich.remote {
+        None => Ok(local),
+        Some(remote) => Ok(Arc::new(crate::remote::RemoteEnricher::new(
+            remote.clone(),
+            local,
+            metrics.clone(),
+            tokio::runtime::Handle::current(),
+        )?)),
+    }
 }
 
 /// Runs a parsed command.
@@ -187,7 +204,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 EnricherArg::Local => EnricherKind::Local,
                 EnricherArg::Baseline => EnricherKind::Baseline,
             };
-            let enricher = build_enricher(kind)?;
+            let enricher = build_local_enricher(kind)?;
             tokio::task::spawn_blocking(move || crate::batch::run(&input, &output, enricher))
                 .await
                 .context("enrich task failed")?
@@ -280,7 +297,7 @@ pub async fn run_worker(
     info!(addr = %server.local_addr()?, "Serving /metrics, /healthz, /readyz");
     let stop_http = CancellationToken::new();
     let http = tokio::spawn(server.serve(stop_http.clone()));
-    let enricher = build_enricher(config.pipeline.enricher)?;
+    let enricher = build_enricher(&config, &metrics)?;
     let options = RunOptions::live(&config);
     let result = worker::run(config, options, enricher, metrics, health, shutdown).await;
     stop_http.cancel();

@@ -32,6 +32,9 @@ pub struct PipelineInfo {
     pub name: &'static str,
     pub version: &'static str,
     pub models: Vec<ModelInfo>,
+    /// Set when a fallback model replaced the configured one, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// One enriched article.
@@ -104,6 +107,7 @@ pub fn build_event(
             name: "newsflow",
             version: env!("CARGO_PKG_VERSION"),
             models,
+            fallback: None,
         },
         warnings: article.warnings,
         extra: article.extra,

@@ -24,3 +24,4 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod worker;
+pub mod remote;

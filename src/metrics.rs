@@ -35,6 +35,11 @@ pub struct Metrics {
     pub kafka_reply_queue: IntGaugeVec,
     pub replay_remaining: IntGaugeVec,
     pub replay_rate: Gauge,
+    pub remote_requests: IntCounterVec,
+    pub remote_request_duration: Histogram,
+    pub remote_circuit_state: IntGauge,
+    pub remote_fallbacks: IntCounterVec,
+    pub remote_inflight: IntGauge,
 }
 
 fn counter(
@@ -116,6 +121,14 @@ impl Metrics {
         )?;
         r.register(Box::new(replay_rate.clone()))?;
 
+        let remote_request_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "newsflow_remote_request_duration_seconds",
+                "Duration of each HTTP request to the remote model.",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )?;
+        r.register(Box::new(remote_request_duration.clone()))?;
         let m = Metrics {
             messages_consumed: counter(
                 &r,
@@ -222,6 +235,29 @@ impl Metrics {
                 &["topic", "partition"],
             )?,
             replay_rate,
+            remote_requests: counter(
+                &r,
+                "newsflow_remote_requests_total",
+                "HTTP requests to the remote model by outcome (ok, timeout, connect, http_429, http_5xx, http_4xx, invalid_response).",
+                &["outcome"],
+            )?,
+            remote_request_duration,
+            remote_circuit_state: int_gauge(
+                &r,
+                "newsflow_remote_circuit_state",
+                "Remote model circuit breaker: 0 closed, 1 open, 2 half-open.",
+            )?,
+            remote_fallbacks: counter(
+                &r,
+                "newsflow_remote_fallbacks_total",
+                "Articles enriched by the fallback instead of the remote model, by reason.",
+                &["reason"],
+            )?,
+            remote_inflight: int_gauge(
+                &r,
+                "newsflow_remote_inflight_requests",
+                "HTTP requests to the remote model in flight.",
+            )?,
             registry: r,
         };
         m.build_info

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{Document, Enricher, ModelInfo};
+use crate::enrich::{Document, Enricher};
 use crate::event::{Event, Provenance, build_event};
 use crate::normalize::normalize;
 use crate::parse::parse;
@@ -23,7 +23,8 @@ pub struct Rejection {
 /// Every dead-letter reason (the `reason` label's fixed set).
 /// `enrich`: the enricher panicked on the article; `internal`: any other stage did;
 /// `output_rejected`: the broker refused the event for good (e.g. too large).
-pub const REJECTION_REASONS: [&str; 9] = [
+/// `remote_unavailable`: the remote model failed and `fallback = "dead-letter"`.
+pub const REJECTION_REASONS: [&str; 10] = [
     "empty",
     "too_large",
     "invalid_utf8",
@@ -33,6 +34,7 @@ pub const REJECTION_REASONS: [&str; 9] = [
     "enrich",
     "internal",
     "output_rejected",
+    "remote_unavailable",
 ];
 
 /// Time spent in each pure stage.
@@ -47,16 +49,13 @@ pub struct StageTimings {
 #[derive(Clone)]
 pub struct Processor {
     enricher: Arc<dyn Enricher>,
-    models: Vec<ModelInfo>,
     max_message_bytes: usize,
 }
 
 impl Processor {
     pub fn new(enricher: Arc<dyn Enricher>, max_message_bytes: usize) -> Self {
-        let models = enricher.models();
         Processor {
             enricher,
-            models,
             max_message_bytes,
         }
     }
@@ -128,10 +127,17 @@ impl Processor {
             published: article.published_at.map(|d| d.date_naive()),
             language: article.language.as_deref(),
         };
-        let enrichment = catch_unwind(AssertUnwindSafe(|| self.enricher.enrich(&doc)));
+        let traced = catch_unwind(AssertUnwindSafe(|| self.enricher.enrich_traced(&doc)));
         timings.enrich = started.elapsed();
-        let enrichment = match enrichment {
-            Ok(e) => e,
+        let traced = match traced {
+            Ok(Ok(t)) => t,
+            Ok(Err(failure)) => {
+                let rejection = Rejection {
+                    reason: "remote_unavailable",
+                    message: failure.to_string(),
+                };
+                return (Err(rejection), timings);
+            }
             Err(_) => {
                 let message = "enricher panicked on this article".to_string();
                 return (
@@ -143,7 +149,8 @@ impl Processor {
                 );
             }
         };
-        let event = build_event(article, enrichment, self.models.clone(), provenance, now);
+        let mut event = build_event(article, traced.enrichment, traced.models, provenance, now);
+        event.pipeline.fallback = traced.fallback;
         (Ok(event), timings)
     }
 }
@@ -152,7 +159,7 @@ impl Processor {
 mod tests {
     use super::*;
     use crate::enrich::baseline::BaselineEnricher;
-    use crate::enrich::{Document as Doc, Enrichment};
+    use crate::enrich::{Document as Doc, Enrichment, ModelInfo};
 
     fn provenance() -> Provenance {
         Provenance {

@@ -397,7 +397,7 @@ pub async fn run(
         plan.total() as u64,
         shutdown.child_token(),
     ));
-    let enricher = crate::cli::build_enricher(config.pipeline.enricher)?;
+    let enricher = crate::cli::build_enricher(&config, &metrics)?;
     let started = std::time::Instant::now();
     let result = worker::run(
         config,

@@ -190,7 +190,11 @@ pub async fn run(
     metrics.ready.set(i64::from(health.is_ready()));
 
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.pipeline.worker_threads())
+        // Remote enrichment blocks pool threads on HTTP: add one per allowed request.
+        .num_threads(
+            config.pipeline.worker_threads()
+                + config.enrich.remote.as_ref().map_or(0, |r| r.max_concurrency),
+        )
         .thread_name(|i| format!("newsflow-enrich-{i}"))
         .build()
         .context("starting the enrichment pool")?;

