@@ -120,9 +120,7 @@ async fn main() {
         .zip(&keys)
         .map(|(l, k)| {
             producer.send(
-                FutureRecord::to(&cfg.topics.input)
-                    .key(k)
-                    .payload(l),
+                FutureRecord::to(&cfg.topics.input).key(k).payload(l),
                 Duration::from_secs(60),
             )
         })

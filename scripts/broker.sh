@@ -56,6 +56,7 @@ start_broker() {
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       export NEWSFLOW_TEST_BROKERS="127.0.0.1:$port"
+      export NEWSFLOW_TEST_TANSU="$TANSU_BIN"
       export NEWSFLOW_REQUIRE_BROKER=1
       return
     fi

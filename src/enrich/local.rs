@@ -46,8 +46,22 @@ pub struct LocalEnricher {
 
 /// Last words of organisation names that a preceding nationality belongs to.
 const GOV_HEADS: &[&str] = &[
-    "Ministry", "Office", "Embassy", "Army", "Navy", "Parliament", "Government", "Council", "Agency",
-    "Police", "Force", "Guard", "Cabinet", "Senate", "Assembly", "Court",
+    "Ministry",
+    "Office",
+    "Embassy",
+    "Army",
+    "Navy",
+    "Parliament",
+    "Government",
+    "Council",
+    "Agency",
+    "Police",
+    "Force",
+    "Guard",
+    "Cabinet",
+    "Senate",
+    "Assembly",
+    "Court",
 ];
 
 /// "S" or "S.": a single capital letter, possibly with a period.
@@ -160,7 +174,11 @@ impl Enricher for LocalEnricher {
                 let mut start = i;
                 let kind = ner::TYPES[t];
                 // An initial left outside a person's name ("S Jaishankar") joins it.
-                if kind == EntityType::Per && start > 0 && labs[start - 1] == 0 && is_initial(ws[start - 1]) {
+                if kind == EntityType::Per
+                    && start > 0
+                    && labs[start - 1] == 0
+                    && is_initial(ws[start - 1])
+                {
                     start -= 1;
                 }
                 // "Russian" + "Foreign Ministry": a nationality before a government body is

@@ -203,9 +203,8 @@ impl Client {
         let _in_flight = InFlight::start(&self.metrics.remote_inflight);
         let started = Instant::now();
         let result = self.exchange(body, self.timeout.min(remaining)).await;
-        let result = result.and_then(|bytes| {
-            wire::parse::<T>(&bytes, inputs).map_err(CallError::Invalid)
-        });
+        let result =
+            result.and_then(|bytes| wire::parse::<T>(&bytes, inputs).map_err(CallError::Invalid));
         self.metrics
             .remote_request_duration
             .observe(started.elapsed().as_secs_f64());
@@ -279,11 +278,21 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_up_to_half_jitter_and_is_capped() {
-        for (retry, base_ms) in [(0, 100), (1, 200), (2, 400), (4, 1600), (5, 2000), (40, 2000)] {
+        for (retry, base_ms) in [
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (4, 1600),
+            (5, 2000),
+            (40, 2000),
+        ] {
             let low = backoff(retry, 0);
             let high = backoff(retry, u64::MAX - 1);
             assert_eq!(low, Duration::from_millis(base_ms / 2), "retry {retry}");
-            assert!(high <= Duration::from_millis(base_ms), "retry {retry}: {high:?}");
+            assert!(
+                high <= Duration::from_millis(base_ms),
+                "retry {retry}: {high:?}"
+            );
             for r in [1, 17, 12345, u64::MAX] {
                 let d = backoff(retry, r);
                 assert!(d >= low && d <= Duration::from_millis(base_ms));

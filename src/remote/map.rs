@@ -89,9 +89,7 @@ pub fn locate(text: &str, e: &RemoteEntity, from: usize) -> Option<(usize, usize
         (Some(s), Some(t)) if s < t && t <= chars.len() => {
             let as_chars: String = chars[s..t].iter().collect();
             match (&e.word, text.get(s..t)) {
-                (Some(w), Some(as_bytes))
-                    if !same_word(&as_chars, w) && same_word(as_bytes, w) =>
-                {
+                (Some(w), Some(as_bytes)) if !same_word(&as_chars, w) && same_word(as_bytes, w) => {
                     let s = text[..s].chars().count();
                     (s, s + as_bytes.chars().count())
                 }
@@ -309,7 +307,10 @@ mod tests {
     fn code_point_offsets_are_chars_and_are_trimmed() {
         let text = "Émilie met Zoë in Zürich";
         // Python: text.index("Zürich") == 18 (code points), bytes would be 21.
-        assert_eq!(locate(text, &ent("LOC", "Zürich", 18, 24), 0), Some((18, 24)));
+        assert_eq!(
+            locate(text, &ent("LOC", "Zürich", 18, 24), 0),
+            Some((18, 24))
+        );
         // BPE servers often include the leading space.
         assert_eq!(locate(text, &ent("PER", " Zoë", 10, 14), 0), Some((11, 14)));
         assert_eq!(locate(text, &ent("LOC", "x", 20, 99), 0), None);
@@ -363,7 +364,10 @@ mod tests {
         let answers = vec![
             vec![ent("PER", "Berg", 0, 4), ent("LOC", "Zürich", 8, 14)],
             vec![ent("PER", "Anna Berg", 0, 9), ent("O", "spoke", 10, 15)],
-            vec![ent("LOC", "Zürich", 10, 16), ent("PER", "Anna Berg", 18, 27)],
+            vec![
+                ent("LOC", "Zürich", 10, 16),
+                ent("PER", "Anna Berg", 18, 27),
+            ],
         ];
         let es = entities(&chunks, &answers, &default_map(), body.chars().count());
         assert_eq!(es.len(), 2);
@@ -372,7 +376,11 @@ mod tests {
         assert_eq!(berg.source, Source::Remote);
         assert_eq!(berg.mentions.len(), 3);
         for m in es.iter().flat_map(|e| &e.mentions) {
-            let field = if m.field == Field::Title { "Berg in Zürich" } else { body };
+            let field = if m.field == Field::Title {
+                "Berg in Zürich"
+            } else {
+                body
+            };
             let got: String = field.chars().skip(m.start).take(m.end - m.start).collect();
             assert_eq!(got, m.text);
         }
@@ -410,6 +418,9 @@ mod tests {
         let (label, score) = sentiment(&chunks, &all, &m).unwrap();
         assert_eq!(label, SentimentLabel::Neutral);
         assert!((score - 0.1).abs() < 1e-6);
-        assert_eq!(sentiment(&chunks, &[vec![l("LABEL_9", 1.0)], vec![]], &m), None);
+        assert_eq!(
+            sentiment(&chunks, &[vec![l("LABEL_9", 1.0)], vec![]], &m),
+            None
+        );
     }
 }

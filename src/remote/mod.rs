@@ -35,8 +35,8 @@ use self::map::LabelMap;
 use self::wire::{RemoteEntity, RemoteLabel};
 use crate::config::{RemoteConfig, RemoteFallback, RemoteTask};
 use crate::enrich::{
-    Document, EnrichFailure, Enricher, Enrichment, Entity, EntityType, ModelInfo,
-    SentimentLabel, Source, Traced,
+    Document, EnrichFailure, Enricher, Enrichment, Entity, EntityType, ModelInfo, SentimentLabel,
+    Source, Traced,
 };
 use crate::metrics::Metrics;
 
@@ -95,12 +95,18 @@ impl RemoteEnricher {
         let auth = match &config.auth_env {
             None => None,
             Some(var) => {
-                let value = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                    anyhow!("enrich.remote.auth_env names {var}, which is unset or empty")
-                })?;
-                let name = HeaderName::from_bytes(config.auth_header.as_bytes())
-                    .with_context(|| {
-                        format!("enrich.remote.auth_header {:?} is not a header name", config.auth_header)
+                let value = std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        anyhow!("enrich.remote.auth_env names {var}, which is unset or empty")
+                    })?;
+                let name =
+                    HeaderName::from_bytes(config.auth_header.as_bytes()).with_context(|| {
+                        format!(
+                            "enrich.remote.auth_header {:?} is not a header name",
+                            config.auth_header
+                        )
                     })?;
                 // The error names the variable, never its value.
                 let value = HeaderValue::from_str(&value)
@@ -164,10 +170,9 @@ impl RemoteEnricher {
     fn remote_models(&self) -> Vec<ModelInfo> {
         let mut models = vec![self.inner.model.clone()];
         models.extend(
-            self.fallback
-                .models()
-                .into_iter()
-                .filter(|m| !(self.inner.task == RemoteTask::TokenClassification && m.task == "ner")),
+            self.fallback.models().into_iter().filter(|m| {
+                !(self.inner.task == RemoteTask::TokenClassification && m.task == "ner")
+            }),
         );
         models
     }
@@ -182,7 +187,8 @@ impl RemoteEnricher {
                         EntityType::Date | EntityType::Money | EntityType::Percent
                     )
                 }));
-                entities.sort_by(|a, b| b.salience.total_cmp(&a.salience).then(a.text.cmp(&b.text)));
+                entities
+                    .sort_by(|a, b| b.salience.total_cmp(&a.salience).then(a.text.cmp(&b.text)));
                 Enrichment {
                     entities,
                     sentiment: local.sentiment,
@@ -280,7 +286,12 @@ impl Inner {
 
     /// The whole remote side of one article, within its budget; records the outcome with
     /// the breaker whoever waits for it.
-    async fn run(self: Arc<Self>, ticket: Ticket, chunks: Vec<Chunk>, body_chars: usize) -> Result<Answer, CallError> {
+    async fn run(
+        self: Arc<Self>,
+        ticket: Ticket,
+        chunks: Vec<Chunk>,
+        body_chars: usize,
+    ) -> Result<Answer, CallError> {
         let deadline = Instant::now() + self.budget;
         let result = tokio::time::timeout_at(deadline, self.answer(&chunks, body_chars, deadline))
             .await
@@ -289,11 +300,21 @@ impl Inner {
         result
     }
 
-    async fn answer(&self, chunks: &[Chunk], body_chars: usize, deadline: Instant) -> Result<Answer, CallError> {
+    async fn answer(
+        &self,
+        chunks: &[Chunk],
+        body_chars: usize,
+        deadline: Instant,
+    ) -> Result<Answer, CallError> {
         match self.task {
             RemoteTask::TokenClassification => {
                 let answers = self.answers::<RemoteEntity>(chunks, deadline).await?;
-                Ok(Answer::Entities(map::entities(chunks, &answers, &self.labels, body_chars)))
+                Ok(Answer::Entities(map::entities(
+                    chunks,
+                    &answers,
+                    &self.labels,
+                    body_chars,
+                )))
             }
             RemoteTask::TextClassification => {
                 let answers = self.answers::<RemoteLabel>(chunks, deadline).await?;
@@ -309,7 +330,11 @@ impl Inner {
     }
 
     /// Answers for every chunk, `batch_size` chunks per request, one request at a time.
-    async fn answers<T: DeserializeOwned>(&self, chunks: &[Chunk], deadline: Instant) -> Result<Vec<Vec<T>>, CallError> {
+    async fn answers<T: DeserializeOwned>(
+        &self,
+        chunks: &[Chunk],
+        deadline: Instant,
+    ) -> Result<Vec<Vec<T>>, CallError> {
         let mut answers = Vec::with_capacity(chunks.len());
         for batch in chunks.chunks(self.batch_size) {
             let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();

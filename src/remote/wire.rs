@@ -30,7 +30,9 @@ pub struct RemoteLabel {
 
 /// The request body.
 pub fn request_body(texts: &[&str]) -> Vec<u8> {
-    serde_json::json!({ "inputs": texts }).to_string().into_bytes()
+    serde_json::json!({ "inputs": texts })
+        .to_string()
+        .into_bytes()
 }
 
 #[derive(Deserialize)]
@@ -72,7 +74,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8], inputs: usize) -> Result<Vec<Vec<
     if items.len() == inputs && (all_one || all_many) {
         Ok(items.into_iter().map(PerInput::into_vec).collect())
     } else if all_one && inputs == 1 {
-        Ok(vec![items.into_iter().flat_map(PerInput::into_vec).collect()])
+        Ok(vec![
+            items.into_iter().flat_map(PerInput::into_vec).collect(),
+        ])
     } else {
         Err(format!(
             "{} answers for {inputs} inputs, or mixed shapes",
@@ -103,7 +107,8 @@ mod tests {
 
     #[test]
     fn token_classification_lists_per_input() {
-        let body = br#"[[{"entity_group":"PER","word":"Anna Berg","start":0,"end":9,"score":0.99}],[]]"#;
+        let body =
+            br#"[[{"entity_group":"PER","word":"Anna Berg","start":0,"end":9,"score":0.99}],[]]"#;
         let got: Vec<Vec<RemoteEntity>> = parse(body, 2).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0][0].entity_group, "PER");

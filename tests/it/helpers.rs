@@ -376,3 +376,68 @@ impl WorkerProcess {
         panic!("worker did not exit within {timeout:?}");
     }
 }
+
+/// A private Tansu broker (for tests that stop and restart the broker), with its data in a
+/// temporary directory that survives restarts. `None` when `NEWSFLOW_TEST_TANSU` is unset.
+pub struct OwnBroker {
+    pub addr: String,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    tansu: String,
+}
+
+impl OwnBroker {
+    pub fn start() -> Option<Self> {
+        let tansu = std::env::var("NEWSFLOW_TEST_TANSU")
+            .ok()
+            .filter(|t| !t.is_empty())?;
+        let port = free_port();
+        let mut b = OwnBroker {
+            addr: format!("127.0.0.1:{port}"),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            tansu,
+        };
+        b.up();
+        Some(b)
+    }
+
+    /// (Re)starts the broker process on the same address and storage.
+    pub fn up(&mut self) {
+        let url = format!("tcp://{}", self.addr);
+        let child = Command::new(&self.tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://broker.db"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the broker process (SIGKILL).
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

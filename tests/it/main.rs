@@ -5,5 +5,6 @@
 mod helpers;
 mod mock;
 mod prometheus;
+mod remote;
 mod replay;
 mod worker;

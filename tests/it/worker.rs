@@ -225,3 +225,124 @@ async fn unknown_input_topic_fails_with_a_clear_error() {
     let mut worker = WorkerProcess::start(&brokers, &topics, &unique("group"), &[]);
     assert_eq!(worker.wait_exit(Duration::from_secs(30)), Some(1));
 }
+
+/// The broker goes away mid-stream and comes back: the worker keeps running (not ready
+/// meanwhile), resumes by itself, and no article is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_rides_out_a_broker_outage_and_loses_nothing() {
+    if brokers().is_none() {
+        return;
+    }
+    let Some(mut broker) = OwnBroker::start() else {
+        assert!(
+            std::env::var("NEWSFLOW_REQUIRE_BROKER").is_err(),
+            "NEWSFLOW_TEST_TANSU unset"
+        );
+        return;
+    };
+    let addr = broker.addr.clone();
+    let topics = create_topics(&addr, PARTITIONS).await;
+    let group = unique("group");
+    let first: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|n| (format!("o{n}"), article(&format!("o{n}"), n)))
+        .collect();
+    produce(&addr, &topics.input, &first).await;
+    let slow = [
+        ("NEWSFLOW__PIPELINE__WORKERS", "1"),
+        ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "16"),
+    ];
+    let mut worker = WorkerProcess::start(&addr, &topics, &group, &slow);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while worker.metric("newsflow_events_produced_total").await < 30.0 && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    broker.down();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "worker exited during the outage"
+    );
+    assert_eq!(worker.get("/healthz").await.map(|r| r.0), Some(200));
+    broker.up();
+    let more: Vec<(String, Vec<u8>)> = (300..350)
+        .map(|n| (format!("o{n}"), article(&format!("o{n}"), n)))
+        .collect();
+    produce(&addr, &topics.input, &more).await;
+    let expected: HashSet<String> = (0..350).map(|n| format!("o{n}")).collect();
+    let ids = read_article_ids(&addr, &topics.output, &expected, Duration::from_secs(120));
+    let missing: Vec<&String> = expected.difference(&ids).collect();
+    assert!(missing.is_empty(), "lost across the outage: {missing:?}");
+    worker.wait_ready(Duration::from_secs(30)).await;
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+/// A second worker joins the group mid-stream (cooperative-sticky): partitions are shared,
+/// revoked partitions are drained and committed, and every article comes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn second_worker_joining_shares_partitions_and_nothing_is_lost() {
+    let Some(brokers) = brokers() else { return };
+    let partitions = 6;
+    let topics = create_topics(&brokers, partitions).await;
+    let group = unique("group");
+    let records: Vec<(String, Vec<u8>)> = (0..600)
+        .map(|n| (format!("j{n}"), article(&format!("j{n}"), n)))
+        .collect();
+    produce(&brokers, &topics.input, &records).await;
+    let slow = [
+        ("NEWSFLOW__PIPELINE__WORKERS", "1"),
+        ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "8"),
+    ];
+    let mut a = WorkerProcess::start(&brokers, &topics, &group, &slow);
+    a.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.metric("newsflow_events_produced_total").await < 20.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut b = WorkerProcess::start(&brokers, &topics, &group, &slow);
+    b.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut split = (0.0, 0.0);
+    while Instant::now() < deadline {
+        split = (
+            a.metric("newsflow_assigned_partitions").await,
+            b.metric("newsflow_assigned_partitions").await,
+        );
+        if split.0 > 0.0 && split.1 > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        split.0 + split.1,
+        f64::from(partitions),
+        "assignment {split:?}"
+    );
+    assert!(
+        split.0 > 0.0 && split.1 > 0.0,
+        "the second worker got no partitions: {split:?}"
+    );
+    let expected: HashSet<String> = (0..600).map(|n| format!("j{n}")).collect();
+    let ids = read_article_ids(
+        &brokers,
+        &topics.output,
+        &expected,
+        Duration::from_secs(120),
+    );
+    let missing: Vec<&String> = expected.difference(&ids).collect();
+    assert!(missing.is_empty(), "lost in the rebalance: {missing:?}");
+    assert!(
+        a.metric("newsflow_rebalances_total{event=\"revoke\"}")
+            .await
+            >= 1.0
+    );
+    for w in [&mut a, &mut b] {
+        w.signal("TERM");
+        assert_eq!(w.wait_exit(Duration::from_secs(30)), Some(0));
+    }
+    let committed = committed(&brokers, &group, &topics.input, partitions);
+    let ends = high_watermarks(&brokers, &topics.input, partitions);
+    assert_eq!(committed, ends);
+}
