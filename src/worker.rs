@@ -86,7 +86,7 @@ pub struct RunSummary {
 struct Job {
     input: Arc<InputRecord>,
     result: oneshot::Receiver<Processed>,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
 /// What the pool returns for one record.
@@ -110,7 +110,31 @@ struct Pending {
     delivery: DeliveryFuture,
     kind: Outcome,
     enqueued_at: Instant,
+    _slot: Slot,
+}
+
+/// One of the `max_in_flight` places a record holds from read to acknowledgement (or to
+/// being abandoned at the shutdown deadline); keeps `newsflow_inflight_messages` true on
+/// every path.
+struct Slot {
     _permit: OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Slot {
+            _permit: permit,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
 }
 
 enum Outcome {
@@ -400,7 +424,6 @@ async fn read_stage(
             .messages_consumed
             .with_label_values(&[&input.topic])
             .inc();
-        shared.metrics.inflight.inc();
         shared.tracker.lock().begin(
             &input.topic,
             input.partition,
@@ -417,7 +440,7 @@ async fn read_stage(
             .send(Job {
                 input,
                 result: rx,
-                permit,
+                slot: Slot::new(permit, &shared.metrics.inflight),
             })
             .await
             .is_err()
@@ -504,7 +527,10 @@ pub fn dead_letter_record(
     add("newsflow.source.topic", input.topic.clone());
     add("newsflow.source.partition", input.partition.to_string());
     add("newsflow.source.offset", input.offset.to_string());
-    if let Some(ts) = input.timestamp_ms {
+    // Replays read old records on purpose: their age is not a latency.
+    if let Some(ts) = input.timestamp_ms
+        && matches!(shared.options.subscription, Subscription::Group)
+    {
         add("newsflow.source.timestamp", ts.to_string());
     }
     if truncated {
@@ -615,7 +641,7 @@ async fn order_stage(
             delivery,
             kind,
             enqueued_at,
-            _permit: job.permit,
+            _slot: job.slot,
         };
         if ack_tx.send(pending).await.is_err() {
             break;
@@ -645,7 +671,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         delivery,
         kind,
         enqueued_at,
-        _permit,
+        _slot,
     } = pending;
     let m = &shared.metrics;
     let result = shared
@@ -663,7 +689,6 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             let dlq = dead_letter_record(&shared.config, &input, &rejection);
             if let Err(e) = shared.sink.deliver(&dlq, &shared.hard_stop).await {
                 error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
-                m.inflight.dec();
                 return;
             }
             Outcome::DeadLetter {
@@ -671,7 +696,6 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             }
         }
         Err(SinkError::Cancelled(_)) => {
-            m.inflight.dec();
             return; // Not finished: the offset is not stored, the record will be redelivered.
         }
     };
@@ -695,7 +719,10 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             m.dead_lettered.with_label_values(&[reason]).inc();
         }
     }
-    if let Some(ts) = input.timestamp_ms {
+    // Replays read old records on purpose: their age is not a latency.
+    if let Some(ts) = input.timestamp_ms
+        && matches!(shared.options.subscription, Subscription::Group)
+    {
         let age = (Utc::now().timestamp_millis() - ts).max(0) as f64 / 1000.0;
         m.end_to_end_latency.observe(age);
     }
@@ -704,7 +731,6 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         .lock()
         .finish(&input.topic, input.partition, input.offset);
     shared.tracker.notify();
-    m.inflight.dec();
     if let Some(position) = position {
         let mut tpl = TopicPartitionList::new();
         if tpl

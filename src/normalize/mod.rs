@@ -244,6 +244,37 @@ fn iso_639_1(lang: whatlang::Lang) -> &'static str {
 mod tests {
     use super::*;
     use crate::parse::parse;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_through_parse_and_normalize(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(raw) = parse(&bytes, 1 << 20) {
+                let _ = normalize(raw);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_fields_never_panic(title in "\\PC{0,80}", body in "(\\PC|\n|<[a-z/]{1,4}>|&[a-z#0-9]{1,6};|Ã|â€){0,300}", date in "\\PC{0,30}", url in "\\PC{0,40}") {
+            let raw = RawArticle {
+                title: Some(title),
+                html: Some(body.clone()),
+                body: Some(body),
+                published_at: Some(RawDate::Text(date)),
+                url: Some(url),
+                ..RawArticle::default()
+            };
+            if let Ok(a) = normalize(raw) {
+                prop_assert!(!a.body.contains("\n\n\n"));
+                prop_assert!(!a.title.starts_with(' '));
+            }
+        }
+
+        #[test]
+        fn arbitrary_epoch_numbers_never_panic(n in any::<f64>()) {
+            let _ = date::parse_date(&RawDate::Epoch(n));
+        }
+    }
 
     fn norm(value: &str) -> Article {
         normalize(parse(value.as_bytes(), 1 << 20).unwrap()).unwrap()

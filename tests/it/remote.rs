@@ -120,11 +120,19 @@ async fn handle(s: Arc<ServerState>, headers: HeaderMap, body: Bytes, ner: bool)
         }
         m if m == Mode::TooMany as u8 => {
             let after = s.retry_after_secs.load(Ordering::SeqCst).to_string();
-            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", after)], "slow down")
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", after)],
+                "slow down",
+            )
                 .into_response();
         }
         m if m == Mode::Malformed as u8 => {
-            return (StatusCode::OK, [("content-type", "application/json")], "[[{\"entity_gr")
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "[[{\"entity_gr",
+            )
                 .into_response();
         }
         m if m == Mode::BadRequest as u8 => {
@@ -171,14 +179,8 @@ impl FakeModel {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(ServerState::default());
         let app = Router::new()
-            .route(
-                "/ner",
-                post(|State(s), h, b| handle(s, h, b, true)),
-            )
-            .route(
-                "/sentiment",
-                post(|State(s), h, b| handle(s, h, b, false)),
-            )
+            .route("/ner", post(|State(s), h, b| handle(s, h, b, true)))
+            .route("/sentiment", post(|State(s), h, b| handle(s, h, b, false)))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -324,7 +326,11 @@ async fn healthy_server_gives_remote_entities_at_character_offsets_across_chunks
     assert_eq!(t.fallback, None);
     let texts = server.state.texts.load(Ordering::SeqCst);
     assert!(texts > 8, "the body should be chunked, got {texts} inputs");
-    assert_eq!(server.requests(), texts.div_ceil(3), "batch_size texts per request");
+    assert_eq!(
+        server.requests(),
+        texts.div_ceil(3),
+        "batch_size texts per request"
+    );
     assert_eq!(outcome(&metrics, "ok"), server.requests() as u64);
 
     let remote: Vec<_> = t
@@ -344,22 +350,41 @@ async fn healthy_server_gives_remote_entities_at_character_offsets_across_chunks
     assert_eq!(local.len(), 1);
     assert_eq!(local[0].kind, EntityType::Date);
     for name in ["Anna Berg", "Émilie Dubois", "Zürich", "Genève", "Oslo"] {
-        let ent = remote.iter().find(|e| e.text == name).unwrap_or_else(|| panic!("{name}"));
+        let ent = remote
+            .iter()
+            .find(|e| e.text == name)
+            .unwrap_or_else(|| panic!("{name}"));
         let in_title = ["Anna Berg", "Oslo"].contains(&name);
         let expected = if name == "Oslo" { 0 } else { 12 };
-        let in_body = ent.mentions.iter().filter(|m| m.field == Field::Body).count();
+        let in_body = ent
+            .mentions
+            .iter()
+            .filter(|m| m.field == Field::Body)
+            .count();
         assert_eq!(in_body, expected, "{name} mentions in the body");
-        assert_eq!(ent.mentions.len(), expected + usize::from(in_title), "{name}");
+        assert_eq!(
+            ent.mentions.len(),
+            expected + usize::from(in_title),
+            "{name}"
+        );
     }
     for ent in &remote {
         for m in &ent.mentions {
-            let field = if m.field == Field::Title { TITLE } else { &body };
+            let field = if m.field == Field::Title {
+                TITLE
+            } else {
+                &body
+            };
             assert_eq!(chars(field, m.start, m.end), m.text, "{m:?}");
         }
     }
     // Sentiment and dates stay local; the local NER model is not used.
     assert_eq!(t.enrichment.sentiment.source, Source::Local);
-    let models: Vec<(String, String)> = t.models.iter().map(|m| (m.task.clone(), m.version.clone())).collect();
+    let models: Vec<(String, String)> = t
+        .models
+        .iter()
+        .map(|m| (m.task.clone(), m.version.clone()))
+        .collect();
     assert_eq!(models[0], ("ner".to_string(), "remote".to_string()));
     assert_eq!(t.models[0].name, "dslim/bert-base-NER");
     assert_eq!(
@@ -380,7 +405,12 @@ async fn text_classification_gives_remote_sentiment_and_keeps_local_entities() {
     // Title: 0.3 - 0.7 = -0.4 (weight 2); body: 0.9 - 0.1 = 0.8 (weight 1).
     assert!((s.score - 0.0).abs() < 1e-5, "{}", s.score);
     assert_eq!(s.label, SentimentLabel::Positive, "most weighted mass");
-    assert!(t.enrichment.entities.iter().all(|e| e.source == Source::Local));
+    assert!(
+        t.enrichment
+            .entities
+            .iter()
+            .all(|e| e.source == Source::Local)
+    );
     assert_eq!(t.models[0].task, "sentiment");
     assert_eq!(t.models[0].version, "remote");
     assert_eq!(t.models.len(), 2, "remote sentiment plus the local engine");
@@ -400,7 +430,12 @@ async fn server_errors_are_retried_then_the_breaker_opens_and_a_recovered_server
         let t = enrich(&e, TITLE, BODY).await.unwrap();
         assert_eq!(t.fallback.as_deref(), Some("error"), "article {i}");
         assert_eq!(t.models[0].name, "baseline-capitalised-spans-lexicon");
-        assert!(t.enrichment.entities.iter().all(|e| e.source == Source::Local));
+        assert!(
+            t.enrichment
+                .entities
+                .iter()
+                .all(|e| e.source == Source::Local)
+        );
     }
     assert_eq!(server.requests(), 9, "one try and two retries per article");
     assert_eq!(outcome(&metrics, "http_5xx"), 9);
@@ -425,7 +460,12 @@ async fn server_errors_are_retried_then_the_breaker_opens_and_a_recovered_server
     let t = enrich(&e, TITLE, BODY).await.unwrap();
     assert_eq!(t.fallback, None);
     assert_eq!(metrics.remote_circuit_state.get(), 0, "closed");
-    assert!(t.enrichment.entities.iter().any(|e| e.source == Source::Remote && e.text == "Anna Berg"));
+    assert!(
+        t.enrichment
+            .entities
+            .iter()
+            .any(|e| e.source == Source::Remote && e.text == "Anna Berg")
+    );
     let t = enrich(&e, TITLE, BODY).await.unwrap();
     assert_eq!(t.fallback, None);
 }
@@ -435,11 +475,19 @@ async fn throttling_429_is_retried_after_retry_after_unless_that_exceeds_the_bud
     let server = FakeModel::start().await;
     server.set(Mode::TooMany);
     server.state.retry_after_secs.store(1, Ordering::SeqCst);
-    let config = remote_config(&server.url("ner"), "token-classification", "max_retries = 1");
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "max_retries = 1",
+    );
     let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
     let started = Instant::now();
     let t = enrich(&e, TITLE, BODY).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(server.requests(), 2);
     assert_eq!(outcome(&metrics, "http_429"), 2);
     assert_eq!(t.fallback.as_deref(), Some("error"));
@@ -448,7 +496,11 @@ async fn throttling_429_is_retried_after_retry_after_unless_that_exceeds_the_bud
     server.state.retry_after_secs.store(30, Ordering::SeqCst);
     let started = Instant::now();
     let t = enrich(&e, TITLE, BODY).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(t.fallback.as_deref(), Some("budget_exhausted"));
     assert_eq!(server.requests(), 3);
 }
@@ -456,7 +508,11 @@ async fn throttling_429_is_retried_after_retry_after_unless_that_exceeds_the_bud
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_and_client_errors_are_not_retried() {
     let server = FakeModel::start().await;
-    let config = remote_config(&server.url("ner"), "token-classification", "max_retries = 3");
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "max_retries = 3",
+    );
     let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
     server.set(Mode::Malformed);
     let t = enrich(&e, TITLE, BODY).await.unwrap();
@@ -474,7 +530,11 @@ async fn malformed_json_and_client_errors_are_not_retried() {
 async fn dropped_connections_are_retried_as_connection_errors() {
     let server = FakeModel::start().await;
     server.set(Mode::Drop);
-    let config = remote_config(&server.url("ner"), "token-classification", "max_retries = 2");
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "max_retries = 2",
+    );
     let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
     let t = enrich(&e, TITLE, BODY).await.unwrap();
     assert_eq!(t.fallback.as_deref(), Some("error"));
@@ -552,7 +612,11 @@ async fn slow_server_never_sees_more_requests_in_flight_than_max_concurrency() {
     sampler.abort();
     assert_eq!(remote_ok, 24);
     assert_eq!(server.requests(), 24);
-    assert_eq!(server.max_in_flight(), 3, "the bound is reached and never exceeded");
+    assert_eq!(
+        server.max_in_flight(),
+        3,
+        "the bound is reached and never exceeded"
+    );
     assert!(peak.load(Ordering::SeqCst) <= 3);
     assert_eq!(metrics.remote_inflight.get(), 0);
 }
@@ -583,7 +647,9 @@ async fn dead_letter_fallback_fails_the_article_as_remote_unavailable() {
         language: None,
     };
     let e2 = e.clone();
-    let plain = tokio::task::spawn_blocking(move || e2.enrich(&doc)).await.unwrap();
+    let plain = tokio::task::spawn_blocking(move || e2.enrich(&doc))
+        .await
+        .unwrap();
     assert!(plain.entities.iter().all(|e| e.source == Source::Local));
 }
 
@@ -592,10 +658,17 @@ async fn credential_comes_from_the_environment_and_a_missing_one_stops_start_up(
     let server = FakeModel::start().await;
     // HOME is set in every test environment; its value stands in for a token.
     let home = std::env::var("HOME").unwrap();
-    let config = remote_config(&server.url("ner"), "token-classification", "auth_env = \"HOME\"");
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "auth_env = \"HOME\"",
+    );
     let (e, _) = remote(config, Arc::new(BaselineEnricher));
     enrich(&e, TITLE, BODY).await.unwrap();
-    assert_eq!(server.state.last_auth.lock().unwrap().as_deref(), Some(home.as_str()));
+    assert_eq!(
+        server.state.last_auth.lock().unwrap().as_deref(),
+        Some(home.as_str())
+    );
 
     let config = remote_config(
         &server.url("ner"),
@@ -620,8 +693,14 @@ async fn credential_comes_from_the_environment_and_a_missing_one_stops_start_up(
 fn remote_env(url: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("NEWSFLOW__ENRICH__REMOTE__URL", url.to_string()),
-        ("NEWSFLOW__ENRICH__REMOTE__TASK", "token-classification".to_string()),
-        ("NEWSFLOW__ENRICH__REMOTE__MODEL", "test/fake-ner".to_string()),
+        (
+            "NEWSFLOW__ENRICH__REMOTE__TASK",
+            "token-classification".to_string(),
+        ),
+        (
+            "NEWSFLOW__ENRICH__REMOTE__MODEL",
+            "test/fake-ner".to_string(),
+        ),
         ("NEWSFLOW__ENRICH__REMOTE__MAX_CONCURRENCY", "4".to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
@@ -670,7 +749,11 @@ async fn worker_with_a_healthy_model_server_emits_remote_entities_at_the_right_o
     let evs = events(&brokers, &topics.output, 8);
     assert_eq!(evs.len(), 8);
     for ev in &evs {
-        assert!(ev["pipeline"].get("fallback").is_none(), "{}", ev["pipeline"]);
+        assert!(
+            ev["pipeline"].get("fallback").is_none(),
+            "{}",
+            ev["pipeline"]
+        );
         let models = ev["pipeline"]["models"].as_array().unwrap();
         assert!(models.iter().any(|m| m["task"] == "ner"
             && m["name"] == "test/fake-ner"
@@ -686,13 +769,21 @@ async fn worker_with_a_healthy_model_server_emits_remote_entities_at_the_right_o
         for e in remote {
             for m in e["mentions"].as_array().unwrap() {
                 let field = ev[m["field"].as_str().unwrap()].as_str().unwrap();
-                let (s, t) = (m["start"].as_u64().unwrap() as usize, m["end"].as_u64().unwrap() as usize);
+                let (s, t) = (
+                    m["start"].as_u64().unwrap() as usize,
+                    m["end"].as_u64().unwrap() as usize,
+                );
                 assert_eq!(chars(field, s, t), m["text"].as_str().unwrap());
             }
         }
     }
     assert!(server.max_in_flight() <= 4);
-    assert!(worker.metric("newsflow_remote_requests_total{outcome=\"ok\"}").await >= 1.0);
+    assert!(
+        worker
+            .metric("newsflow_remote_requests_total{outcome=\"ok\"}")
+            .await
+            >= 1.0
+    );
     assert_eq!(worker.metric("newsflow_remote_fallbacks_total").await, 0.0);
 }
 
@@ -715,9 +806,16 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
     let failing = records("failing", 0..10);
     produce(&brokers, &topics.input, &failing).await;
     let evs = events(&brokers, &topics.output, 10);
-    let ids: HashSet<&str> = evs.iter().map(|e| e["article_id"].as_str().unwrap()).collect();
+    let ids: HashSet<&str> = evs
+        .iter()
+        .map(|e| e["article_id"].as_str().unwrap())
+        .collect();
     let expected: HashSet<String> = failing.iter().map(|r| r.0.clone()).collect();
-    assert_eq!(ids, expected.iter().map(String::as_str).collect(), "every article comes out");
+    assert_eq!(
+        ids,
+        expected.iter().map(String::as_str).collect(),
+        "every article comes out"
+    );
     let reasons: Vec<&str> = evs
         .iter()
         .map(|e| e["pipeline"]["fallback"].as_str().unwrap_or("none"))
@@ -726,9 +824,19 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
     let open = reasons.iter().filter(|r| **r == "circuit_open").count();
     assert_eq!(errors + open, 10, "{reasons:?}");
     assert!(errors >= 2 && open >= 1, "{reasons:?}");
-    assert_eq!(server.requests(), 2 * errors, "one try and one retry per failed article");
+    assert_eq!(
+        server.requests(),
+        2 * errors,
+        "one try and one retry per failed article"
+    );
     assert!(evs.iter().all(|e| remote_entities(e).is_empty()));
-    assert!(evs.iter().all(|e| e["entities"].as_array().unwrap().iter().all(|x| x["source"] == "local")));
+    assert!(evs.iter().all(|e| {
+        e["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["source"] == "local")
+    }));
     assert_eq!(worker.metric("newsflow_remote_circuit_state").await, 1.0);
     assert_eq!(worker.metric("newsflow_remote_fallbacks_total").await, 10.0);
     assert!(read_topic(&brokers, &topics.dead_letter, 1, Duration::from_secs(2)).is_empty());
@@ -745,9 +853,17 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
         .collect();
     assert_eq!(later.len(), 6);
     // The probe goes first; articles racing it may still see the half-open breaker.
-    let remote = later.iter().filter(|e| e["pipeline"].get("fallback").is_none()).count();
+    let remote = later
+        .iter()
+        .filter(|e| e["pipeline"].get("fallback").is_none())
+        .count();
     assert!(remote >= 1, "remote results return");
-    assert!(later.iter().filter(|e| e["pipeline"].get("fallback").is_none()).all(|e| !remote_entities(e).is_empty()));
+    assert!(
+        later
+            .iter()
+            .filter(|e| e["pipeline"].get("fallback").is_none())
+            .all(|e| !remote_entities(e).is_empty())
+    );
     assert_eq!(worker.metric("newsflow_remote_circuit_state").await, 0.0);
 }
 
@@ -771,7 +887,10 @@ async fn worker_with_dead_letter_fallback_sends_articles_to_the_dead_letter_topi
     let dead = read_topic(&brokers, &topics.dead_letter, 5, Duration::from_secs(60));
     assert_eq!(dead.len(), 5);
     for m in &dead {
-        assert_eq!(header(m, "newsflow.error.class").as_deref(), Some("remote_unavailable"));
+        assert_eq!(
+            header(m, "newsflow.error.class").as_deref(),
+            Some("remote_unavailable")
+        );
     }
     let keys: HashSet<String> = dead
         .iter()
