@@ -527,10 +527,7 @@ pub fn dead_letter_record(
     add("newsflow.source.topic", input.topic.clone());
     add("newsflow.source.partition", input.partition.to_string());
     add("newsflow.source.offset", input.offset.to_string());
-    // Replays read old records on purpose: their age is not a latency.
-    if let Some(ts) = input.timestamp_ms
-        && matches!(shared.options.subscription, Subscription::Group)
-    {
+    if let Some(ts) = input.timestamp_ms {
         add("newsflow.source.timestamp", ts.to_string());
     }
     if truncated {
