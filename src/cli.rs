@@ -119,7 +119,7 @@ pub enum TrainCommand {
         data: Vec<PathBuf>,
         #[arg(long)]
         output: PathBuf,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 15)]
         epochs: usize,
     },
 }
