@@ -328,8 +328,8 @@ fn features(
             ctx.toks.get(j as usize)
         }
     };
-    let low = |k: isize| at(k).map_or(NONE + k as u64, |t| t.lower);
-    let shp = |k: isize| at(k).map_or(NONE + k as u64, |t| t.sshape);
+    let low = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.lower);
+    let shp = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.sshape);
     f(out, 0, 0);
     f(out, 1, t.word);
     f(out, 2, t.lower);
