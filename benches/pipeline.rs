@@ -32,6 +32,8 @@ fn config(brokers: &str, suffix: &str) -> Config {
         dead_letter = "bench-dlq-{suffix}"
         [http]
         listen = "127.0.0.1:0"
+        [shutdown]
+        drain_timeout_ms = 5000
         "#
     );
     Config::from_toml_str(&text, "bench", Vec::new()).expect("bench config")
@@ -71,16 +73,41 @@ async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> (
 
 #[tokio::main]
 async fn main() {
-    let (Ok(brokers), Ok(input)) = (
-        std::env::var("NEWSFLOW_TEST_BROKERS"),
-        std::env::var("NEWSFLOW_BENCH_INPUT"),
-    ) else {
-        eprintln!(
-            "skipping: run through scripts/bench.sh (needs NEWSFLOW_TEST_BROKERS and NEWSFLOW_BENCH_INPUT)"
-        );
+    let Ok(input) = std::env::var("NEWSFLOW_BENCH_INPUT") else {
+        eprintln!("skipping: run through scripts/bench.sh (needs NEWSFLOW_BENCH_INPUT)");
         return;
     };
-    let suffix = format!("{}", std::process::id());
+    let lines: Vec<String> = std::fs::read_to_string(&input)
+        .expect("input")
+        .lines()
+        .map(String::from)
+        .collect();
+    // The worker's own ceiling: librdkafka's in-process mock cluster as the broker.
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    println!("== librdkafka mock cluster (in-process broker) ==");
+    let suffix = "mock".to_string();
+    for t in ["in", "out", "dlq", "replay"] {
+        mock.create_topic(&format!("bench-{t}-{suffix}"), PARTITIONS, 1)
+            .expect("mock topic");
+    }
+    bench_on(&mock.bootstrap_servers(), &lines, suffix, false).await;
+    match std::env::var("NEWSFLOW_TEST_BROKERS") {
+        Ok(brokers) => {
+            println!("== real broker at {brokers} ==");
+            let suffix = format!("{}", std::process::id());
+            bench_on(&brokers, &lines, suffix, true).await;
+        }
+        Err(_) => eprintln!("no NEWSFLOW_TEST_BROKERS: real-broker run skipped"),
+    }
+}
+
+async fn bench_on(brokers: &str, lines: &[String]) {
+    let brokers = brokers.to_string();
+    let suffix = format!(
+        "{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
     let cfg = config(&brokers, &suffix);
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -96,18 +123,15 @@ async fn main() {
     .iter()
     .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
     .collect();
-    for r in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .expect("create topics")
-    {
-        r.expect("topic");
+    if create_topics {
+        let results = admin
+            .create_topics(&topics, &AdminOptions::new())
+            .await
+            .expect("create topics");
+        for r in results {
+            r.expect("topic");
+        }
     }
-    let lines: Vec<String> = std::fs::read_to_string(&input)
-        .expect("input")
-        .lines()
-        .map(String::from)
-        .collect();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("linger.ms", "20")

@@ -26,7 +26,9 @@ pub const TYPES: [EntityType; 4] = [
 const TYPE_NAMES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
 /// O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
 pub const N_LABELS: usize = 9;
-const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x03";
+const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x04";
+/// The previous format (no word clusters), still readable.
+const MAGIC_V3: &[u8; 8] = b"NFNER\x00\x00\x03";
 /// Longest gazetteer entry, in tokens.
 const GAZ_MAX: usize = 6;
 
@@ -116,6 +118,11 @@ struct Tok {
     /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
     /// exactly this token (k=2).
     gaz: u16,
+    /// Word-cluster ids (fine, mid, coarse), each 1 + id; 0 when the word has no cluster.
+    clus: [u16; 3],
+    /// Bit `3*l + k`: an entry of external list l begins (k=0), continues (k=1), or is
+    /// exactly this token (k=2).
+    ext: u16,
 }
 
 fn normalize_char(c: char) -> char {
@@ -199,6 +206,8 @@ fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
         cap,
         allcaps: letters > 0 && uppers == letters,
         gaz: 0,
+        clus: [0; 3],
+        ext: 0,
     }
 }
 
@@ -263,6 +272,266 @@ impl Gazetteer {
     }
 }
 
+// ---------------------------------------------------------------- external lists
+
+/// Names of the external lists (files `NAME.txt`, one entry per line), in bit order.
+pub const EXT_LISTS: [&str; 3] = ["place", "country", "name"];
+
+/// Openly licensed name lists (places, countries, person names): token-sequence key →
+/// bitmask of the lists holding it.
+#[derive(Debug, Clone, Default)]
+pub struct ExtGazetteer {
+    map: IdMap<u8>,
+}
+
+impl ExtGazetteer {
+    /// Build from list texts; single-token entries seen more often in lower case than
+    /// capitalised in `text` (the training words) are dropped.
+    fn build(lists: &[(usize, String)], text: &[Vec<Tok>]) -> ExtGazetteer {
+        let mut lower: IdMap<(u32, u32)> = IdMap::default();
+        for s in text {
+            for t in s {
+                let e = lower.entry(t.lower).or_default();
+                if t.cap || t.allcaps {
+                    e.1 += 1;
+                } else {
+                    e.0 += 1;
+                }
+            }
+        }
+        let mut buf = Vec::new();
+        let mut map = IdMap::default();
+        for (l, body) in lists {
+            for line in body.lines() {
+                let toks: Vec<u64> = line
+                    .split_whitespace()
+                    .map(|w| make_tok(w, &mut buf).lower)
+                    .collect();
+                if toks.is_empty() || toks.len() > GAZ_MAX {
+                    continue;
+                }
+                if toks.len() == 1
+                    && let Some(&(lo, cap)) = lower.get(&toks[0])
+                    && lo > cap
+                {
+                    continue;
+                }
+                *map.entry(seq_key(toks.into_iter())).or_insert(0u8) |= 1 << l;
+            }
+        }
+        ExtGazetteer { map }
+    }
+
+    fn mark(&self, toks: &mut [Tok]) {
+        if self.map.is_empty() {
+            return;
+        }
+        let n = toks.len();
+        for i in 0..n {
+            let mut h = 0x9e37_79b9u64;
+            let mut found = [0usize; 8];
+            for len in 1..=GAZ_MAX.min(n - i) {
+                h = step(h, toks[i + len - 1].lower);
+                if let Some(&bits) = self.map.get(&fmix(h)) {
+                    for (l, f) in found.iter_mut().enumerate() {
+                        if bits & (1 << l) != 0 {
+                            *f = len;
+                        }
+                    }
+                }
+            }
+            // longest match per list
+            for (l, &len) in found.iter().enumerate().take(EXT_LISTS.len()) {
+                if len == 1 {
+                    toks[i].ext |= 1 << (3 * l + 2);
+                } else if len > 1 {
+                    toks[i].ext |= 1 << (3 * l);
+                    for tok in &mut toks[i + 1..i + len] {
+                        tok.ext |= 1 << (3 * l + 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- word clusters
+
+/// Cluster counts at the three granularities (fine, mid, coarse); the coarser levels cluster
+/// the finer centroids, so the ids nest like Brown-cluster prefixes.
+const CLUSTER_K: [usize; 3] = [384, 96, 24];
+/// Most frequent words used as context dimensions (others fall into shape buckets).
+const CLUSTER_CONTEXTS: usize = 1500;
+/// Words seen fewer times than this get no cluster.
+const CLUSTER_MIN_COUNT: u32 = 3;
+const CLUSTER_ITERS: usize = 12;
+
+/// Distributional word clusters: lower-case word → (fine, mid, coarse) cluster id + 1,
+/// learned without labels from the training text by spherical k-means over left and right
+/// neighbour-word counts.
+#[derive(Debug, Clone, Default)]
+pub struct Clusters {
+    map: IdMap<[u16; 3]>,
+}
+
+fn dot_sparse(c: &[f32], v: &[(u32, f32)]) -> f32 {
+    v.iter().map(|&(i, x)| c[i as usize] * x).sum()
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Spherical k-means over sparse unit vectors; returns the assignment and the centroids.
+fn kmeans_sparse(vecs: &[Vec<(u32, f32)>], dim: usize, k: usize) -> (Vec<usize>, Vec<Vec<f32>>) {
+    let n = vecs.len();
+    let mut cents: Vec<Vec<f32>> = (0..k)
+        .map(|j| {
+            let mut c = vec![0f32; dim];
+            for &(i, x) in &vecs[j * n / k] {
+                c[i as usize] = x;
+            }
+            c
+        })
+        .collect();
+    let mut assign = vec![0usize; n];
+    for _ in 0..CLUSTER_ITERS {
+        for (a, v) in assign.iter_mut().zip(vecs) {
+            let mut best = (f32::MIN, 0);
+            for (j, c) in cents.iter().enumerate() {
+                let d = dot_sparse(c, v);
+                if d > best.0 {
+                    best = (d, j);
+                }
+            }
+            *a = best.1;
+        }
+        let mut sums = vec![vec![0f32; dim]; k];
+        for (&a, v) in assign.iter().zip(vecs) {
+            for &(i, x) in v {
+                sums[a][i as usize] += x;
+            }
+        }
+        for (c, mut s) in cents.iter_mut().zip(sums) {
+            if s.iter().any(|&x| x != 0.0) {
+                normalize(&mut s);
+                *c = s;
+            }
+        }
+    }
+    (assign, cents)
+}
+
+/// Spherical k-means over dense unit vectors (the finer level's centroids).
+fn kmeans_dense(vecs: &[Vec<f32>], k: usize) -> Vec<usize> {
+    let sparse: Vec<Vec<(u32, f32)>> = vecs
+        .iter()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .filter(|(_, x)| **x != 0.0)
+                .map(|(i, &x)| (i as u32, x))
+                .collect()
+        })
+        .collect();
+    let dim = vecs.first().map_or(0, Vec::len);
+    kmeans_sparse(&sparse, dim, k).0
+}
+
+impl Clusters {
+    fn mark(&self, toks: &mut [Tok]) {
+        if self.map.is_empty() {
+            return;
+        }
+        for t in toks {
+            if let Some(c) = self.map.get(&t.lower) {
+                t.clus = *c;
+            }
+        }
+    }
+
+    /// Learn clusters from unlabeled sentences.
+    fn learn<'a>(sentences: impl Iterator<Item = &'a Vec<Tok>> + Clone) -> Clusters {
+        let mut freq: IdMap<u32> = IdMap::default();
+        for s in sentences.clone() {
+            for t in s {
+                *freq.entry(t.lower).or_default() += 1;
+            }
+        }
+        let mut by_freq: Vec<(u32, u64)> = freq.iter().map(|(&w, &c)| (c, w)).collect();
+        by_freq.sort_unstable_by(|a, b| b.cmp(a));
+        let ctx_index: IdMap<u32> = by_freq
+            .iter()
+            .take(CLUSTER_CONTEXTS)
+            .enumerate()
+            .map(|(i, &(_, w))| (w, i as u32))
+            .collect();
+        let side = CLUSTER_CONTEXTS as u32 + 33;
+        let ctx = |t: Option<&Tok>| -> u32 {
+            match t {
+                None => CLUSTER_CONTEXTS as u32 + 32,
+                Some(t) => ctx_index
+                    .get(&t.lower)
+                    .copied()
+                    .unwrap_or(CLUSTER_CONTEXTS as u32 + (fmix(t.sshape) % 32) as u32),
+            }
+        };
+        let words: Vec<u64> = by_freq
+            .iter()
+            .filter(|&&(c, _)| c >= CLUSTER_MIN_COUNT)
+            .map(|&(_, w)| w)
+            .collect();
+        if words.len() < CLUSTER_K[0] * 2 {
+            return Clusters::default();
+        }
+        let windex: IdMap<usize> = words.iter().enumerate().map(|(i, &w)| (w, i)).collect();
+        let mut counts: Vec<HashMap<u32, f32>> = vec![HashMap::new(); words.len()];
+        for s in sentences {
+            for (i, t) in s.iter().enumerate() {
+                let Some(&wi) = windex.get(&t.lower) else {
+                    continue;
+                };
+                let l = ctx(i.checked_sub(1).and_then(|j| s.get(j)));
+                let r = side + ctx(s.get(i + 1));
+                *counts[wi].entry(l).or_default() += 1.0;
+                *counts[wi].entry(r).or_default() += 1.0;
+            }
+        }
+        let vecs: Vec<Vec<(u32, f32)>> = counts
+            .into_iter()
+            .map(|m| {
+                let mut v: Vec<(u32, f32)> = m.into_iter().map(|(i, c)| (i, c.sqrt())).collect();
+                v.sort_unstable_by_key(|&(i, _)| i);
+                let n = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|(_, x)| *x /= n);
+                v
+            })
+            .collect();
+        let (fine, cents) = kmeans_sparse(&vecs, 2 * side as usize, CLUSTER_K[0]);
+        let mid = kmeans_dense(&cents, CLUSTER_K[1]);
+        let mut mid_cents = vec![vec![0f32; 2 * side as usize]; CLUSTER_K[1]];
+        for (c, &m) in cents.iter().zip(&mid) {
+            for (a, &x) in mid_cents[m].iter_mut().zip(c) {
+                *a += x;
+            }
+        }
+        mid_cents.iter_mut().for_each(|c| normalize(c));
+        let coarse = kmeans_dense(&mid_cents, CLUSTER_K[2]);
+        let map = words
+            .iter()
+            .zip(&fine)
+            .map(|(&w, &f)| {
+                let m = mid[f];
+                (w, [f as u16 + 1, m as u16 + 1, coarse[m] as u16 + 1])
+            })
+            .collect();
+        Clusters { map }
+    }
+}
+
 // ---------------------------------------------------------------- features
 
 /// Document-level state while tagging one article.
@@ -298,6 +567,10 @@ impl DocState {
 struct Ctx<'a> {
     toks: &'a [Tok],
     allcaps_sentence: bool,
+    /// The model has word clusters (else their features are left out).
+    clusters: bool,
+    /// The model has external lists.
+    ext: bool,
 }
 
 const NONE: u64 = 0x5555;
@@ -378,6 +651,32 @@ fn features(
     let gp = at(-1).map_or(0, |n| n.gaz);
     f(out, 33, u64::from(gn));
     f(out, 34, u64::from(gp));
+    // distributional word clusters, own and neighbours'
+    if ctx.clusters {
+        let c = t.clus;
+        f(out, 60, u64::from(c[0]));
+        f(out, 61, u64::from(c[1]));
+        f(out, 62, u64::from(c[2]));
+        f(out, 63, step(u64::from(c[1]), t.sshape));
+        f(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f(out, 66, step(u64::from(p1), u64::from(c[1])));
+    }
+    if ctx.ext {
+        let e = t.ext;
+        if e != 0 {
+            for b in 0..9 {
+                if e & (1 << b) != 0 {
+                    f(out, 70, b);
+                    f(out, 71, step(b, t.sshape));
+                }
+            }
+        } else {
+            f(out, 70, 99);
+        }
+        f(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
+        f(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
+    }
     // document level
     if hist != 0 {
         f(out, 40, u64::from(hist));
@@ -412,6 +711,8 @@ pub struct NerModel {
     bits: u32,
     weights: Vec<i16>,
     gazetteer: Gazetteer,
+    clusters: Clusters,
+    ext: ExtGazetteer,
 }
 
 impl std::fmt::Debug for NerModel {
@@ -419,6 +720,8 @@ impl std::fmt::Debug for NerModel {
         fm.debug_struct("NerModel")
             .field("bits", &self.bits)
             .field("gazetteer", &self.gazetteer.len())
+            .field("clusters", &self.clusters.map.len())
+            .field("external", &self.ext.map.len())
             .finish()
     }
 }
@@ -431,6 +734,8 @@ fn bucket(h: u64, bits: u32) -> usize {
 fn prepare(
     sentences: &[Vec<&str>],
     gaz: &Gazetteer,
+    clusters: &Clusters,
+    ext: &ExtGazetteer,
     exclude: Option<&IdMap<[u8; 4]>>,
 ) -> Vec<Vec<Tok>> {
     let mut buf = Vec::with_capacity(32);
@@ -439,6 +744,8 @@ fn prepare(
         .map(|s| {
             let mut toks: Vec<Tok> = s.iter().map(|w| make_tok(w, &mut buf)).collect();
             gaz.mark(&mut toks, exclude);
+            clusters.mark(&mut toks);
+            ext.mark(&mut toks);
             toks
         })
         .collect()
@@ -513,8 +820,15 @@ impl Weights for Averaged {
     }
 }
 
+/// IOB2: `I-X` may only follow `B-X` or `I-X`.
+#[inline]
+fn allowed(prev: u8, l: u8) -> bool {
+    l < 5 || prev == l || prev + 4 == l
+}
+
 /// Greedy decoding of one document; with `gold`, also trains.
 fn decode_doc<W: Weights>(
+    ext: bool,
     toks: &[Vec<Tok>],
     gold: Option<&[Vec<u8>]>,
     weights: &mut W,
@@ -522,6 +836,8 @@ fn decode_doc<W: Weights>(
 ) -> Vec<Vec<u8>> {
     let mut doc = DocState::default();
     doc.scan(toks);
+    let clusters = toks.iter().flatten().any(|t| t.clus[0] != 0);
+    let constrain = env_usize("NF_CONSTRAIN", 1) == 1;
     // Second pass: how the first pass labelled each capitalised word across the article.
     let mut agg: IdMap<[u16; 4]> = IdMap::default();
     if let Some(first) = first {
@@ -541,6 +857,8 @@ fn decode_doc<W: Weights>(
         let ctx = Ctx {
             toks: s,
             allcaps_sentence: is_allcaps_sentence(s),
+            clusters,
+            ext,
         };
         let mut labels = Vec::with_capacity(s.len());
         let (mut p1, mut p2) = (0u8, 0u8);
@@ -558,7 +876,7 @@ fn decode_doc<W: Weights>(
             let sc = weights.score(&feats);
             let mut best = 0u8;
             for l in 1..N_LABELS {
-                if sc[l] > sc[best as usize] {
+                if sc[l] > sc[best as usize] && (!constrain || allowed(p1, l as u8)) {
                     best = l as u8;
                 }
             }
@@ -585,13 +903,14 @@ fn decode_doc<W: Weights>(
 impl NerModel {
     /// Tag one document given as sentences of tokens. Returns one label per token.
     pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
-        let toks = prepare(sentences, &self.gazetteer, None);
+        let toks = prepare(sentences, &self.gazetteer, &self.clusters, &self.ext, None);
+        let ext = !self.ext.map.is_empty();
         let mut w = Quantized {
             w: &self.weights,
             bits: self.bits,
         };
-        let first = decode_doc(&toks, None, &mut w, None);
-        decode_doc(&toks, None, &mut w, Some(&first))
+        let first = decode_doc(ext, &toks, None, &mut w, None);
+        decode_doc(ext, &toks, None, &mut w, Some(&first))
     }
 
     /// Serialize to bytes (the `ner.bin` format).
@@ -611,14 +930,31 @@ impl NerModel {
             out.extend_from_slice(&k.to_le_bytes());
             out.extend_from_slice(v);
         }
+        let mut clus: Vec<(&u64, &[u16; 3])> = self.clusters.map.iter().collect();
+        clus.sort_unstable();
+        out.extend_from_slice(&(clus.len() as u64).to_le_bytes());
+        for (k, v) in clus {
+            out.extend_from_slice(&k.to_le_bytes());
+            for x in v {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let mut ext: Vec<(&u64, &u8)> = self.ext.map.iter().collect();
+        ext.sort_unstable();
+        out.extend_from_slice(&(ext.len() as u64).to_le_bytes());
+        for (k, v) in ext {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.push(*v);
+        }
         out
     }
 
     /// Parse the `ner.bin` format.
     pub fn from_bytes(b: &[u8]) -> Result<NerModel, ModelError> {
-        if b.len() < 8 || &b[..8] != MAGIC {
+        if b.len() < 8 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V3) {
             return Err(ModelError::BadMagic);
         }
+        let has_clusters = &b[..8] == MAGIC;
         let mut pos = 8;
         let mut take = |n: usize| -> Result<&[u8], ModelError> {
             let s = b.get(pos..pos + n).ok_or(ModelError::Truncated)?;
@@ -651,10 +987,34 @@ impl NerModel {
         for c in raw.chunks_exact(12) {
             map.insert(u64_at(&c[..8]), [c[8], c[9], c[10], c[11]]);
         }
+        let mut clusters = Clusters::default();
+        if has_clusters {
+            let g = u64_at(take(8)?) as usize;
+            let raw = take(g.checked_mul(14).ok_or(ModelError::Truncated)?)?;
+            clusters.map.reserve(g);
+            let u16_at = |s: &[u8]| u16::from_le_bytes([s[0], s[1]]);
+            for c in raw.chunks_exact(14) {
+                clusters.map.insert(
+                    u64_at(&c[..8]),
+                    [u16_at(&c[8..]), u16_at(&c[10..]), u16_at(&c[12..])],
+                );
+            }
+        }
+        let mut ext = ExtGazetteer::default();
+        if has_clusters {
+            let g = u64_at(take(8)?) as usize;
+            let raw = take(g.checked_mul(9).ok_or(ModelError::Truncated)?)?;
+            ext.map.reserve(g);
+            for c in raw.chunks_exact(9) {
+                ext.map.insert(u64_at(&c[..8]), c[8]);
+            }
+        }
         Ok(NerModel {
             bits,
             weights,
             gazetteer: Gazetteer { map },
+            clusters,
+            ext,
         })
     }
 }
@@ -696,7 +1056,96 @@ fn to_train_doc(d: &ConllDoc, buf: &mut Vec<char>) -> TrainDoc {
     TrainDoc { words, labels, own }
 }
 
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Folds for the jackknifed first pass (0 or 1: the second pass trains on its own first pass).
+const JACKKNIFE_FOLDS: usize = 5;
+
+/// Perceptron training over the given documents; returns the quantized averaged weights.
+/// With `firsts`, the second pass uses those (cross-validated) first-pass labels.
+#[allow(clippy::too_many_arguments)]
+fn train_weights(
+    has_ext: bool,
+    prepared: &[Vec<Vec<Tok>>],
+    tdocs: &[TrainDoc],
+    subset: &[usize],
+    firsts: Option<&[Vec<Vec<u8>>]>,
+    epochs: usize,
+    bits: u32,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Vec<i16> {
+    quantize(&train_float(
+        has_ext, prepared, tdocs, subset, firsts, epochs, bits, 0, progress,
+    ))
+}
+
+/// Quantize averaged weights to i16.
+fn quantize(avg: &[f32]) -> Vec<i16> {
+    let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
+    let scale = 32767.0 / max;
+    avg.iter().map(|&x| (x * scale).round() as i16).collect()
+}
+
+/// One perceptron run (document order shuffled by `seed`); returns the averaged weights.
+#[allow(clippy::too_many_arguments)]
+fn train_float(
+    has_ext: bool,
+    prepared: &[Vec<Vec<Tok>>],
+    tdocs: &[TrainDoc],
+    subset: &[usize],
+    firsts: Option<&[Vec<Vec<u8>>]>,
+    epochs: usize,
+    bits: u32,
+    seed: u64,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Vec<f32> {
+    let size = (1usize << bits) * N_LABELS;
+    let mut m = Averaged {
+        w: vec![0f32; size],
+        u: vec![0f64; size],
+        c: 1.0,
+        bits,
+        errors: 0,
+        total: 0,
+    };
+    let mut order: Vec<usize> = subset.to_vec();
+    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ env_usize("NF_SEED", 0) as u64 ^ seed.wrapping_mul(K);
+    for epoch in 0..epochs {
+        // Fisher-Yates with xorshift: reproducible.
+        for i in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        m.errors = 0;
+        m.total = 0;
+        for &di in &order {
+            let gold = Some(tdocs[di].labels.as_slice());
+            let first = decode_doc(has_ext, &prepared[di], gold, &mut m, None);
+            let first = firsts.map_or(first.as_slice(), |f| f[di].as_slice());
+            decode_doc(has_ext, &prepared[di], gold, &mut m, Some(first));
+            m.c += 1.0;
+        }
+        progress(epoch + 1, m.errors as f64 / m.total.max(1) as f64);
+    }
+    let (w, u, c) = (m.w, m.u, m.c);
+    w.iter()
+        .zip(&u)
+        .map(|(&w, &u)| w - (u / c) as f32)
+        .collect()
+}
+
 /// Train a model on CoNLL documents. Deterministic for given inputs.
+///
+/// Word clusters are learned from the training text itself (labels unused); the gazetteer
+/// from its entity strings (leave-one-document-out while training); the second,
+/// document-level pass trains on jackknifed first-pass labels, as it sees at tagging time.
 pub fn train(
     docs: &[ConllDoc],
     epochs: usize,
@@ -715,7 +1164,9 @@ pub fn train(
             }
         }
     }
-    let prepared: Vec<Vec<Vec<Tok>>> = tdocs
+    let no_clusters = Clusters::default();
+    let no_ext = ExtGazetteer::default();
+    let mut prepared: Vec<Vec<Vec<Tok>>> = tdocs
         .iter()
         .map(|d| {
             let sents: Vec<Vec<&str>> = d
@@ -723,51 +1174,102 @@ pub fn train(
                 .iter()
                 .map(|s| s.iter().map(String::as_str).collect())
                 .collect();
-            prepare(&sents, &gazetteer, Some(&d.own))
+            prepare(&sents, &gazetteer, &no_clusters, &no_ext, Some(&d.own))
         })
         .collect();
-    let size = (1usize << bits) * N_LABELS;
-    let mut m = Averaged {
-        w: vec![0f32; size],
-        u: vec![0f64; size],
-        c: 1.0,
-        bits,
-        errors: 0,
-        total: 0,
+    let extra: Vec<Vec<Tok>> = std::env::var("NF_UNLAB")
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| {
+            let docs = super::conll::parse(&t);
+            let sents: Vec<Vec<&str>> = docs
+                .iter()
+                .flat_map(|d| d.sentences.iter())
+                .map(|s| s.iter().map(|(w, _)| w.as_str()).collect())
+                .collect();
+            prepare(&sents, &Gazetteer::default(), &no_clusters, &no_ext, None)
+        })
+        .unwrap_or_default();
+    let clusters = if env_usize("NF_CLUSTERS", 1) == 1 {
+        Clusters::learn(prepared.iter().flatten().chain(extra.iter()))
+    } else {
+        Clusters::default()
     };
-    let mut order: Vec<usize> = (0..tdocs.len()).collect();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for epoch in 0..epochs {
-        // Fisher-Yates with xorshift: reproducible.
-        for i in (1..order.len()).rev() {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            order.swap(i, (rng % (i as u64 + 1)) as usize);
+    let lists: Vec<(usize, String)> = std::env::var("NF_EXTGAZ")
+        .ok()
+        .map(|dir| {
+            EXT_LISTS
+                .iter()
+                .enumerate()
+                .filter_map(|(l, n)| {
+                    std::fs::read_to_string(format!("{dir}/{n}.txt"))
+                        .ok()
+                        .map(|t| (l, t))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ext = ExtGazetteer::build(
+        &lists,
+        &prepared.iter().flatten().cloned().collect::<Vec<_>>(),
+    );
+    for d in &mut prepared {
+        for s in d.iter_mut() {
+            clusters.mark(s);
+            ext.mark(s);
         }
-        m.errors = 0;
-        m.total = 0;
-        for &di in &order {
-            let first = decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m, None);
-            decode_doc(&prepared[di], Some(&tdocs[di].labels), &mut m, Some(&first));
-            m.c += 1.0;
-        }
-        progress(epoch + 1, m.errors as f64 / m.total.max(1) as f64);
     }
-    let (w, u, c) = (m.w, m.u, m.c);
-    // Averaged weights, quantized to i16.
-    let avg: Vec<f32> = w
-        .iter()
-        .zip(&u)
-        .map(|(&w, &u)| w - (u / c) as f32)
-        .collect();
-    let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
-    let scale = 32767.0 / max;
-    let weights = avg.iter().map(|&x| (x * scale).round() as i16).collect();
+    let has_ext = !ext.map.is_empty();
+    let all: Vec<usize> = (0..tdocs.len()).collect();
+    let folds = env_usize("NF_JACK", JACKKNIFE_FOLDS);
+    let firsts = (folds > 1 && tdocs.len() >= folds).then(|| {
+        let mut firsts = vec![Vec::new(); tdocs.len()];
+        for k in 0..folds {
+            let train_set: Vec<usize> = all.iter().copied().filter(|i| i % folds != k).collect();
+            let w = train_weights(
+                has_ext,
+                &prepared,
+                &tdocs,
+                &train_set,
+                None,
+                epochs,
+                bits,
+                &mut |_, _| {},
+            );
+            let mut q = Quantized { w: &w, bits };
+            for di in all.iter().copied().filter(|i| i % folds == k) {
+                firsts[di] = decode_doc(has_ext, &prepared[di], None, &mut q, None);
+            }
+        }
+        firsts
+    });
+    let runs = env_usize("NF_ENSEMBLE", 1).max(1);
+    let mut sum = vec![0f32; (1usize << bits) * N_LABELS];
+    for r in 0..runs {
+        let avg = train_float(
+            has_ext,
+            &prepared,
+            &tdocs,
+            &all,
+            firsts.as_deref(),
+            epochs,
+            bits,
+            r as u64,
+            &mut progress,
+        );
+        // each run's weights scaled to a common norm before summing
+        let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
+        for (s, x) in sum.iter_mut().zip(avg) {
+            *s += x / max;
+        }
+    }
+    let weights = quantize(&sum);
     NerModel {
         bits,
         weights,
         gazetteer,
+        clusters,
+        ext,
     }
 }
 

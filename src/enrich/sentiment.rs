@@ -181,6 +181,82 @@ pub struct NewsWeights {
     pub pos: f32,
     pub neg: f32,
     pub words: IdMap<f32>,
+    /// Weights of [`dense_features`] (empty: not used).
+    pub dense: Vec<f32>,
+    /// Feature set flags: 1 stems, 2 negation-scoped words.
+    pub flags: u32,
+}
+
+/// Extra sentence-level features: compound·|compound|, valence sums per word, negation count.
+pub const N_DENSE: usize = 4;
+
+fn dense_features(v: &Vader, negations: usize) -> [f64; N_DENSE] {
+    let c = f64::from(v.compound);
+    let n = (v.words.max(1) as f64).sqrt();
+    [
+        c * c.abs(),
+        f64::from(v.pos) / n,
+        f64::from(v.neg) / n,
+        negations as f64,
+    ]
+}
+
+/// Crude suffix-stripping stem, for features that generalise across inflections.
+fn stem(w: &str) -> &str {
+    for suf in ["ings", "ing", "edly", "ed", "ies", "es", "ly", "s"] {
+        if let Some(b) = w.strip_suffix(suf)
+            && b.len() >= 3
+        {
+            return b;
+        }
+    }
+    w
+}
+
+/// Learned-feature names of a sentence (deduplicated), given the flags.
+fn sentence_features(
+    words: &[&str],
+    negations: &HashSet<u64, BuildHasherDefault<IdHasher>>,
+    flags: u32,
+) -> (Vec<String>, usize) {
+    let mut out: Vec<String> = Vec::new();
+    let mut negs = 0;
+    let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
+    for (i, w) in words.iter().enumerate() {
+        if negations.contains(&keys[i]) {
+            negs += 1;
+        }
+        let ok = w.chars().count() >= 2
+            && w.chars()
+                .all(|c| c.is_alphabetic() || c == '\'' || c == '’');
+        if !ok {
+            continue;
+        }
+        let lw = w.to_lowercase().replace('’', "'");
+        let negated = flags & 2 != 0 && (1..=3).any(|d| i >= d && negations.contains(&keys[i - d]));
+        let f = if negated {
+            format!("!{lw}")
+        } else {
+            lw.clone()
+        };
+        if flags & 1 != 0 {
+            let st = format!("~{}", stem(&lw));
+            if !out.contains(&st) {
+                out.push(st);
+            }
+        }
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    (out, negs)
+}
+
+fn sentence_flags() -> u32 {
+    std::env::var("NF_SENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The sentiment model: VADER lexicon plus learned news weights.
@@ -308,6 +384,20 @@ impl SentimentModel {
         let v = self.vader(words);
         let n = &self.news;
         let mut r = n.bias + n.compound * v.compound + n.pos * v.pos + n.neg * v.neg;
+        if n.flags != 0 || !n.dense.is_empty() {
+            let (feats, negs) = sentence_features(words, &self.negations, n.flags);
+            if !n.dense.is_empty() {
+                for (w, x) in n.dense.iter().zip(dense_features(&v, negs)) {
+                    r += w * x as f32;
+                }
+            }
+            for f in feats {
+                if let Some(&x) = n.words.get(&word_key(&f)) {
+                    r += x;
+                }
+            }
+            return (r.clamp(-4.0, 4.0), v);
+        }
         if !n.words.is_empty() {
             let mut seen: [u64; 64] = [0; 64];
             let mut k = 0;
@@ -355,6 +445,14 @@ fn parse_news(text: &str) -> NewsWeights {
             "#compound" => n.compound = v,
             "#pos" => n.pos = v,
             "#neg" => n.neg = v,
+            "#flags" => n.flags = v as u32,
+            d if d.starts_with("#d") => {
+                let i: usize = d[2..].parse().unwrap_or(usize::MAX);
+                if i < N_DENSE {
+                    n.dense.resize(N_DENSE, 0.0);
+                    n.dense[i] = v;
+                }
+            }
             w if !w.starts_with('#') => {
                 n.words.insert(word_key(w), v);
             }
@@ -408,12 +506,30 @@ pub fn fit(
             toks.iter().map(|t| t.text(&r.text).to_string()).collect()
         })
         .collect();
+    let flags = sentence_flags();
+    let dense = std::env::var("NF_DENSE").is_ok_and(|v| v == "1");
+    let nd = if dense { N_DENSE } else { 0 };
+    let feats: Vec<(Vec<String>, usize)> = tokenized
+        .iter()
+        .map(|t| {
+            let ws: Vec<&str> = t.iter().map(String::as_str).collect();
+            if flags == 0 && !dense {
+                (
+                    feature_words(&ws)
+                        .collect::<HashSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    0,
+                )
+            } else {
+                sentence_features(&ws, &base.negations, flags)
+            }
+        })
+        .collect();
     let mut df: HashMap<String, usize> = HashMap::new();
-    for t in &tokenized {
-        let ws: Vec<&str> = t.iter().map(String::as_str).collect();
-        let set: HashSet<String> = feature_words(&ws).collect();
+    for (set, _) in &feats {
         for w in set {
-            *df.entry(w).or_default() += 1;
+            *df.entry(w.clone()).or_default() += 1;
         }
     }
     let mut vocab: Vec<String> = df
@@ -425,13 +541,14 @@ pub fn fit(
     let index: HashMap<&str, usize> = vocab
         .iter()
         .enumerate()
-        .map(|(i, w)| (w.as_str(), i + 4))
+        .map(|(i, w)| (w.as_str(), i + 4 + nd))
         .collect();
-    let dim = vocab.len() + 4;
+    let dim = vocab.len() + 4 + nd;
     // Sparse rows: (index, value).
     let rows: Vec<Vec<(usize, f64)>> = tokenized
         .iter()
-        .map(|t| {
+        .zip(&feats)
+        .map(|(t, (fs, negs))| {
             let ws: Vec<&str> = t.iter().map(String::as_str).collect();
             let v = base.vader(&ws);
             let mut row = vec![
@@ -440,11 +557,13 @@ pub fn fit(
                 (2, f64::from(v.pos)),
                 (3, f64::from(v.neg)),
             ];
-            let mut seen = HashSet::new();
-            for w in feature_words(&ws) {
-                if let Some(&i) = index.get(w.as_str())
-                    && seen.insert(i)
-                {
+            if dense {
+                for (j, x) in dense_features(&v, *negs).into_iter().enumerate() {
+                    row.push((4 + j, x));
+                }
+            }
+            for w in fs {
+                if let Some(&i) = index.get(w.as_str()) {
                     row.push((i, 1.0));
                 }
             }
@@ -452,15 +571,21 @@ pub fn fit(
         })
         .collect();
     let y: Vec<f64> = data.iter().map(|r| f64::from(r.rating)).collect();
-    let w = ridge_cg(&rows, &y, dim, lambda);
+    let w = ridge_cg(&rows, &y, dim, lambda, 4 + nd);
     let mut out = vec![
         ("#bias".to_string(), w[0] as f32),
         ("#compound".to_string(), w[1] as f32),
         ("#pos".to_string(), w[2] as f32),
         ("#neg".to_string(), w[3] as f32),
     ];
+    if flags != 0 {
+        out.push(("#flags".to_string(), flags as f32));
+    }
+    for j in 0..nd {
+        out.push((format!("#d{j}"), w[4 + j] as f32));
+    }
     for (i, word) in vocab.into_iter().enumerate() {
-        let x = w[i + 4] as f32;
+        let x = w[i + 4 + nd] as f32;
         if x.abs() >= 0.005 {
             out.push((word, x));
         }
@@ -478,11 +603,17 @@ pub fn with_weights(base: &SentimentModel, weights: &[(String, f32)]) -> Sentime
 
 /// Ridge regression by conjugate gradients on (XᵀX + λI) w = Xᵀy; the bias is not penalized
 /// and the four dense features get a light penalty.
-fn ridge_cg(rows: &[Vec<(usize, f64)>], y: &[f64], dim: usize, lambda: f64) -> Vec<f64> {
+fn ridge_cg(
+    rows: &[Vec<(usize, f64)>],
+    y: &[f64],
+    dim: usize,
+    lambda: f64,
+    n_dense: usize,
+) -> Vec<f64> {
     let pen = |i: usize| {
         if i == 0 {
             1e-6
-        } else if i < 4 {
+        } else if i < n_dense {
             lambda * 0.01
         } else {
             lambda

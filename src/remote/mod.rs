@@ -235,7 +235,7 @@ impl RemoteEnricher {
             }),
             RemoteFallback::DeadLetter => Err(EnrichFailure {
                 reason: "remote_unavailable",
-                message: format!("remote model unavailable ({reason}): {detail}"),
+                message: format!("{reason}: {detail}"),
             }),
         }
     }
@@ -358,10 +358,18 @@ impl Enricher for RemoteEnricher {
     }
 
     fn enrich_traced(&self, doc: &Document<'_>) -> Result<Traced, EnrichFailure> {
+        let chunks = chunk::chunks(doc, self.inner.max_chunk_chars);
+        if chunks.is_empty() {
+            // Nothing to send: no request, and nothing for the breaker to learn.
+            let empty = match self.inner.task {
+                RemoteTask::TokenClassification => Answer::Entities(Vec::new()),
+                RemoteTask::TextClassification => Answer::Sentiment(None),
+            };
+            return Ok(self.combine(self.fallback.enrich(doc), empty));
+        }
         let Some(ticket) = self.inner.admit() else {
             return self.fall_back(doc, None, "circuit_open", "circuit breaker open");
         };
-        let chunks = chunk::chunks(doc, self.inner.max_chunk_chars);
         let body_chars = doc.body.chars().count();
         let task = self
             .runtime

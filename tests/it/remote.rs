@@ -654,6 +654,22 @@ async fn dead_letter_fallback_fails_the_article_as_remote_unavailable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_without_text_sends_no_request_and_leaves_the_breaker_alone() {
+    let server = FakeModel::start().await;
+    server.set(Mode::Error500);
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "breaker_failures = 1",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, " ", "\n").await.unwrap();
+    assert_eq!(t.fallback, None);
+    assert_eq!(server.requests(), 0);
+    assert_eq!(metrics.remote_circuit_state.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_comes_from_the_environment_and_a_missing_one_stops_start_up() {
     let server = FakeModel::start().await;
     // HOME is set in every test environment; its value stands in for a token.
@@ -702,6 +718,8 @@ fn remote_env(url: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'stati
             "test/fake-ner".to_string(),
         ),
         ("NEWSFLOW__ENRICH__REMOTE__MAX_CONCURRENCY", "4".to_string()),
+        // The remote path is under test; the quick local engine keeps start-up short.
+        ("NEWSFLOW__PIPELINE__ENRICHER", "baseline".to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env
@@ -908,4 +926,69 @@ async fn worker_with_dead_letter_fallback_sends_articles_to_the_dead_letter_topi
         assert!(Instant::now() < deadline, "committed {c:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput (prints figures, asserts no time). Run in release against a broker:
+//   NEWSFLOW_TEST_BROKERS=127.0.0.1:PORT cargo test --release --test it \
+//     remote_throughput -- --ignored --nocapture
+// NEWSFLOW_BENCH_REMOTE_ARTICLES sets the article count (default 2000).
+
+/// Produces the articles first, then starts the worker (local engine as configured by
+/// default) and times it from ready until every article is out.
+async fn measure(
+    brokers: &str,
+    server: &FakeModel,
+    label: &str,
+    extra: &[(&'static str, &'static str)],
+) {
+    let n: usize = std::env::var("NEWSFLOW_BENCH_REMOTE_ARTICLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let topics = create_topics(brokers, 3).await;
+    produce(brokers, &topics.input, &records(label, 0..n)).await;
+    let mut env = remote_env(&server.url("ner"), extra);
+    env.retain(|(k, _)| *k != "NEWSFLOW__PIPELINE__ENRICHER");
+    env.push(("NEWSFLOW__KAFKA__SESSION_TIMEOUT_MS", "30000".into()));
+    let requests_before = server.requests();
+    let worker = start_worker(brokers, &topics, &env);
+    worker.wait_ready(Duration::from_secs(60)).await;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let done = worker.metric("newsflow_events_produced_total").await
+            + worker.metric("newsflow_messages_dead_lettered_total").await;
+        if done >= n as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{label}: only {done} of {n} done"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let fallbacks = worker.metric("newsflow_remote_fallbacks_total").await;
+    println!(
+        "{label}: {n} articles in {secs:.2} s = {:.0} articles/s; {} HTTP requests, {fallbacks} fallbacks, server peak concurrency {}",
+        n as f64 / secs,
+        server.requests() - requests_before,
+        server.max_in_flight(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+async fn remote_throughput_with_healthy_and_failing_servers() {
+    let Some(brokers) = brokers() else { return };
+    let server = FakeModel::start().await;
+    measure(&brokers, &server, "healthy, no added latency", &[]).await;
+    let server = FakeModel::start().await;
+    server.set(Mode::Slow);
+    server.state.delay_ms.store(20, Ordering::SeqCst);
+    measure(&brokers, &server, "healthy, 20 ms per request", &[]).await;
+    let server = FakeModel::start().await;
+    server.set(Mode::Error500);
+    measure(&brokers, &server, "failing (500), local fallback", &[]).await;
 }
