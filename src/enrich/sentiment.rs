@@ -252,12 +252,10 @@ fn sentence_features(
     (out, negs)
 }
 
-fn sentence_flags() -> u32 {
-    std::env::var("NF_SENT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+/// Feature flags of the shipped fit: stems on (negation-scoped words did not help in CV).
+const FIT_FLAGS: u32 = 1;
+/// Whether the fit uses [`dense_features`].
+const FIT_DENSE: bool = true;
 
 /// The sentiment model: VADER lexicon plus learned news weights.
 #[derive(Debug, Clone)]
@@ -506,8 +504,7 @@ pub fn fit(
             toks.iter().map(|t| t.text(&r.text).to_string()).collect()
         })
         .collect();
-    let flags = sentence_flags();
-    let dense = std::env::var("NF_DENSE").is_ok_and(|v| v == "1");
+    let (flags, dense) = (FIT_FLAGS, FIT_DENSE);
     let nd = if dense { N_DENSE } else { 0 };
     let feats: Vec<(Vec<String>, usize)> = tokenized
         .iter()
