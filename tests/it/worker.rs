@@ -346,3 +346,41 @@ async fn second_worker_joining_shares_partitions_and_nothing_is_lost() {
     let ends = high_watermarks(&brokers, &topics.input, partitions);
     assert_eq!(committed, ends);
 }
+
+/// Updates of one article (same key, same partition) come out in input order, although
+/// they are enriched in parallel.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_with_the_same_key_keep_input_order() {
+    let Some(brokers) = brokers() else { return };
+    let topics = create_topics(&brokers, 2).await;
+    let records: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|n| {
+            let key = format!("story-{}", n % 3);
+            let value = serde_json::json!({
+                "id": key, "title": format!("Update {n} on the Oslo talks"),
+                "body": "OSLO - Talks continued on Monday.".repeat(1 + (n * 7) % 40), "seq": n,
+            });
+            (key, value.to_string().into_bytes())
+        })
+        .collect();
+    produce(&brokers, &topics.input, &records).await;
+    let worker = WorkerProcess::start(&brokers, &topics, &unique("group"), &[]);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    let events = read_topic(&brokers, &topics.output, 300, Duration::from_secs(60));
+    assert_eq!(events.len(), 300);
+    let mut by_key: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    for m in &events {
+        let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+        by_key
+            .entry(key)
+            .or_default()
+            .push(v["extra"]["seq"].as_i64().unwrap());
+    }
+    assert_eq!(by_key.len(), 3);
+    for (key, seqs) in by_key {
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(seqs, sorted, "{key} out of order");
+    }
+}
