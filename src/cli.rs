@@ -6,12 +6,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::config::{Config, EnricherKind, LogFormat};
 use crate::enrich::Enricher;
 use crate::enrich::baseline::BaselineEnricher;
-use crate::http::HttpServer;
 use crate::kafka::Health;
 use crate::metrics::Metrics;
 use crate::worker::{self, RunOptions};
@@ -291,16 +289,10 @@ pub async fn run_worker(
 ) -> anyhow::Result<worker::RunSummary> {
     let metrics = Metrics::new().context("registering metrics")?;
     let health = Arc::new(Health::default());
-    let server = HttpServer::bind(config.http.listen, metrics.clone(), health.clone())
-        .await
-        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
-    info!(addr = %server.local_addr()?, "Serving /metrics, /healthz, /readyz");
-    let stop_http = CancellationToken::new();
-    let http = tokio::spawn(server.serve(stop_http.clone()));
+    let http = crate::http::start(config.http.listen, metrics.clone(), health.clone()).await?;
     let enricher = build_enricher(&config, &metrics)?;
     let options = RunOptions::live(&config);
     let result = worker::run(config, options, enricher, metrics, health, shutdown).await;
-    stop_http.cancel();
-    let _ = http.await;
+    http.stop().await;
     result
 }

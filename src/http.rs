@@ -75,3 +75,33 @@ impl HttpServer {
             .await
     }
 }
+
+/// The operations server running in the background; [`Running::stop`] shuts it down.
+pub struct Running {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops serving and waits for the server task.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `addr` and serves in the background (used by `run` and `replay`).
+pub async fn start(
+    addr: SocketAddr,
+    metrics: Metrics,
+    health: Arc<Health>,
+) -> anyhow::Result<Running> {
+    use anyhow::Context as _;
+    let server = HttpServer::bind(addr, metrics, health)
+        .await
+        .with_context(|| format!("binding http.listen {addr}"))?;
+    tracing::info!(addr = %server.local_addr()?, "Serving /metrics, /healthz, /readyz");
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.serve(stop.clone()));
+    Ok(Running { stop, task })
+}

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::Config;
-use crate::http::HttpServer;
 use crate::kafka::Health;
 use crate::metrics::Metrics;
 use crate::worker::{self, RunOptions, RunSummary, Subscription};
@@ -367,12 +366,7 @@ pub async fn run(
         return Ok(RunSummary::default());
     }
     let health = Arc::new(Health::default());
-    let server = HttpServer::bind(config.http.listen, metrics.clone(), health.clone())
-        .await
-        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
-    info!(addr = %server.local_addr()?, "Serving /metrics, /healthz, /readyz");
-    let stop_http = CancellationToken::new();
-    let http = tokio::spawn(server.serve(stop_http.clone()));
+    let http = crate::http::start(config.http.listen, metrics.clone(), health.clone()).await?;
     let options = RunOptions {
         group_id: group.clone(),
         output_topic: args
@@ -409,8 +403,7 @@ pub async fn run(
     )
     .await;
     progress.abort();
-    stop_http.cancel();
-    let _ = http.await;
+    http.stop().await;
     let summary = result?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     println!(
