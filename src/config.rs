@@ -573,6 +573,33 @@ impl Config {
                 "must be below kafka.session_timeout_ms, or revoked partitions are lost mid-drain",
             );
         }
+        // Keys that would silently switch off at-least-once delivery or ordering.
+        for (table, props, reserved) in [
+            (
+                "kafka.consumer_properties",
+                &self.kafka.consumer_properties,
+                &[
+                    "enable.auto.offset.store",
+                    "group.id",
+                    "group.instance.id",
+                    "enable.partition.eof",
+                ][..],
+            ),
+            (
+                "kafka.producer_properties",
+                &self.kafka.producer_properties,
+                &["enable.idempotence", "acks", "request.required.acks"][..],
+            ),
+        ] {
+            if let Some(key) = props.0.keys().find(|k| reserved.contains(&k.as_str())) {
+                return Err(ConfigError::Invalid {
+                    key: format!("{table}.{key}"),
+                    message: "newsflow sets this itself for at-least-once delivery and ordering \
+                              (use kafka.group_id / kafka.group_instance_id for the group)"
+                        .into(),
+                });
+            }
+        }
         if let Some(r) = &self.enrich.remote {
             let url_ok =
                 ::url::Url::parse(&r.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
@@ -756,6 +783,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("pipeline.max_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn passthrough_keys_that_break_at_least_once_are_rejected() {
+        for var in [
+            "NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__ENABLE__AUTO__OFFSET__STORE",
+            "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__ACKS",
+        ] {
+            let err = Config::from_toml_str(MINIMAL, "t", env(&[(var, "1")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("_properties."), "{err}");
+        }
     }
 
     #[test]

@@ -95,6 +95,12 @@ impl OffsetTracker {
         }
     }
 
+    /// Forgets every partition (after the final commit, so that the revoke that closing
+    /// the consumer triggers has nothing left to wait for).
+    pub fn clear(&mut self) {
+        self.partitions.clear();
+    }
+
     /// Forgets a partition (after it was revoked and committed).
     pub fn remove(&mut self, topic: &str, partition: i32) {
         self.partitions.remove(&(topic.to_string(), partition));

@@ -208,6 +208,7 @@ pub async fn run(
                     .context("building the assignment")?;
             }
             consumer.assign(&tpl).context("assigning partitions")?;
+            metrics.assigned_partitions.set(tpl.count() as i64);
         }
     }
     health.set_connected(true);
@@ -275,6 +276,8 @@ pub async fn run(
     }
     let unfinished = shared.tracker.lock().pending_in(None);
     commit_finished(&shared);
+    // Closing the consumer revokes its partitions: nothing is left for that revoke to drain.
+    shared.tracker.lock().clear();
     let summary = RunSummary {
         consumed,
         produced: Metrics::total(&metrics.events_produced),
@@ -375,7 +378,7 @@ async fn read_stage(
             Ok(m) => m.detach(),
             Err(KafkaError::PartitionEOF(_)) => {
                 if let Some(ends) = remaining.as_mut() {
-                    drop_finished_partitions(&shared.consumer, ends);
+                    drop_finished_partitions(&shared.consumer, ends, &shared.metrics);
                 }
                 continue;
             }
@@ -409,7 +412,13 @@ async fn read_stage(
                 }
                 _ => {
                     // Past the end (or not part of the plan): stop reading this partition.
-                    ends.remove(&tp);
+                    if ends.remove(&tp).is_some() {
+                        shared
+                            .metrics
+                            .replay_remaining
+                            .with_label_values(&[&tp.0, &tp.1.to_string()])
+                            .set(0);
+                    }
                     let mut tpl = TopicPartitionList::new();
                     let _ = tpl.add_partition(&tp.0, tp.1);
                     let _ = shared.consumer.pause(&tpl);
@@ -460,7 +469,11 @@ async fn read_stage(
 }
 
 /// At an end-of-partition event: partitions whose position reached their end are done.
-fn drop_finished_partitions(consumer: &Consumer, ends: &mut HashMap<(String, i32), i64>) {
+fn drop_finished_partitions(
+    consumer: &Consumer,
+    ends: &mut HashMap<(String, i32), i64>,
+    metrics: &Metrics,
+) {
     let Ok(positions) = consumer.position() else {
         return;
     };
@@ -470,6 +483,10 @@ fn drop_finished_partitions(consumer: &Consumer, ends: &mut HashMap<(String, i32
             && pos >= end
         {
             ends.remove(&key);
+            metrics
+                .replay_remaining
+                .with_label_values(&[&key.0, &key.1.to_string()])
+                .set(0);
         }
     }
 }
@@ -678,19 +695,21 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
     let kind = match result {
         Ok(()) => kind,
         Err(SinkError::Rejected(e)) => {
-            // Refused for good after enqueue (e.g. too large for the topic): dead-letter it.
-            let rejection = Rejection {
-                reason: "output_rejected",
-                message: format!("broker refused the event: {e}"),
+            // Refused for good after enqueue (e.g. too large for the topic): dead-letter it;
+            // a refused dead-letter record is sent again without its payload.
+            let reason = match kind {
+                Outcome::DeadLetter { reason } => reason,
+                Outcome::Event { .. } => "output_rejected",
             };
-            let dlq = dead_letter_record(&shared.config, &input, &rejection);
-            if let Err(e) = shared.sink.deliver(&dlq, &shared.hard_stop).await {
+            let rejection = Rejection {
+                reason,
+                message: format!("broker refused the record: {e}"),
+            };
+            if let Err(e) = deliver_dead_letter(&shared, &input, &rejection).await {
                 error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
                 return;
             }
-            Outcome::DeadLetter {
-                reason: "output_rejected",
-            }
+            Outcome::DeadLetter { reason }
         }
         Err(SinkError::Cancelled(_)) => {
             return; // Not finished: the offset is not stored, the record will be redelivered.
@@ -723,20 +742,49 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         let age = (Utc::now().timestamp_millis() - ts).max(0) as f64 / 1000.0;
         m.end_to_end_latency.observe(age);
     }
-    let position = shared
-        .tracker
-        .lock()
-        .finish(&input.topic, input.partition, input.offset);
-    shared.tracker.notify();
-    if let Some(position) = position {
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(&input.topic, input.partition, Offset::Offset(position))
-            .is_ok()
-        {
-            // Fails only if the partition was revoked meanwhile; its new owner re-reads.
-            let _ = shared.consumer.store_offsets(&tpl);
+    {
+        // Stored under the lock, so two completions can never store positions out of order.
+        let mut tracker = shared.tracker.lock();
+        if let Some(position) = tracker.finish(&input.topic, input.partition, input.offset) {
+            let mut tpl = TopicPartitionList::new();
+            if tpl
+                .add_partition_offset(&input.topic, input.partition, Offset::Offset(position))
+                .is_ok()
+            {
+                // Fails only if the partition was revoked meanwhile; its new owner re-reads.
+                let _ = shared.consumer.store_offsets(&tpl);
+            }
         }
+    }
+    shared.tracker.notify();
+}
+
+/// Delivers the dead-letter record for `input`. If the broker refuses even that for good
+/// (the original headers plus ours can push a truncated value over its limit), it is sent
+/// once more with no payload and only newsflow's headers, so the partition can move on.
+async fn deliver_dead_letter(
+    shared: &Shared,
+    input: &InputRecord,
+    rejection: &Rejection,
+) -> Result<(), SinkError> {
+    let full = dead_letter_record(&shared.config, input, rejection);
+    match shared.sink.deliver(&full, &shared.hard_stop).await {
+        Err(SinkError::Rejected(e)) => {
+            warn!(error = %e, offset = input.offset, "Dead-letter record refused; sending it without its payload");
+            let mut bare = full;
+            bare.payload.clear();
+            bare.headers.retain(|(k, _)| k.starts_with("newsflow."));
+            bare.headers
+                .retain(|(k, _)| k != "newsflow.truncated" && k != "newsflow.original.size");
+            bare.headers
+                .push(("newsflow.truncated".into(), b"true".to_vec()));
+            bare.headers.push((
+                "newsflow.original.size".into(),
+                input.value.len().to_string().into_bytes(),
+            ));
+            shared.sink.deliver(&bare, &shared.hard_stop).await
+        }
+        other => other,
     }
 }
 
