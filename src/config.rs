@@ -588,7 +588,12 @@ impl Config {
             (
                 "kafka.producer_properties",
                 &self.kafka.producer_properties,
-                &["enable.idempotence", "acks", "request.required.acks"][..],
+                &[
+                    "enable.idempotence",
+                    "acks",
+                    "request.required.acks",
+                    "message.timeout.ms",
+                ][..],
             ),
         ] {
             if let Some(key) = props.0.keys().find(|k| reserved.contains(&k.as_str())) {

@@ -366,8 +366,12 @@ pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
 pub fn producer_config(config: &Config) -> ClientConfig {
     let mut c = base_config(config);
     let max_bytes = (config.pipeline.max_message_bytes * 4).max(1 << 20) + (64 << 10);
+    // message.timeout.ms=0: the idempotent producer retries transient failures itself, in
+    // order, for as long as it takes; only permanent errors come back to newsflow, so a long
+    // outage cannot reorder events that share a key.
     c.set("enable.idempotence", "true")
         .set("acks", "all")
+        .set("message.timeout.ms", "0")
         .set("message.max.bytes", max_bytes.to_string());
     for (key, value) in &config.kafka.producer_properties.0 {
         c.set(key, value);

@@ -139,7 +139,11 @@ impl Sink {
     ) -> Result<(), SinkError> {
         let mut attempt = 0u32;
         loop {
-            let error = match delivery.await {
+            let outcome = tokio::select! {
+                r = &mut delivery => r,
+                _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(KafkaError::Canceled)),
+            };
+            let error = match outcome {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err((e, _))) => e,
                 Err(_) => KafkaError::Canceled,
