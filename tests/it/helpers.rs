@@ -47,6 +47,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// Topics for one test.
+#[derive(Clone)]
 pub struct Topics {
     pub input: String,
     pub output: String,
@@ -162,13 +163,7 @@ pub fn read_topic(
     count: usize,
     timeout: Duration,
 ) -> Vec<OwnedMessage> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let c = reader(brokers);
     let md = c
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
@@ -196,13 +191,7 @@ pub fn read_article_ids(
     expected: &std::collections::HashSet<String>,
     timeout: Duration,
 ) -> std::collections::HashSet<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let c = reader(brokers);
     c.subscribe(&[topic]).unwrap();
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + timeout;
@@ -214,6 +203,28 @@ pub fn read_article_ids(
         }
     }
     seen
+}
+
+/// A consumer in a fresh group that reads from the beginning and commits nothing.
+fn reader(brokers: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap()
+}
+
+/// Keyed JSON articles `{prefix}{n}` for every `n` in `range` (key = id).
+pub fn articles(prefix: &str, range: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
+    range
+        .map(|n| {
+            let id = format!("{prefix}{n}");
+            let value = article(&id, n);
+            (id, value)
+        })
+        .collect()
 }
 
 /// A header's value as text.
@@ -330,6 +341,14 @@ impl WorkerProcess {
         let r = reqwest::get(&url).await.ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.unwrap_or_default()))
+    }
+
+    /// Waits until a metric (summed over its series) reaches `at_least`, or the timeout.
+    pub async fn wait_for_metric(&self, name: &str, at_least: f64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.metric(name).await < at_least && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until `/readyz` answers 200.

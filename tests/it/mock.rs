@@ -12,7 +12,7 @@ use newsflow::worker::{self, RunOptions};
 use rdkafka::mocking::MockCluster;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{article, produce, read_topic};
+use crate::helpers::{articles, produce, read_topic};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn static_membership_worker_processes_everything_and_commits() {
@@ -21,9 +21,7 @@ async fn static_membership_worker_processes_everything_and_commits() {
     cluster.create_topic("out", 2, 1).unwrap();
     cluster.create_topic("dlq", 1, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let records: Vec<(String, Vec<u8>)> = (0..40)
-        .map(|n| (format!("s{n}"), article(&format!("s{n}"), n)))
-        .collect();
+    let records = articles("s", 0..40);
     produce(&brokers, "in", &records).await;
 
     let config = Config::from_toml_str(

@@ -116,14 +116,7 @@ async fn replay_from_a_time_processes_exactly_the_records_at_or_after_it_and_end
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (b, t) = (
-        brokers.clone(),
-        Topics {
-            input: topics.input.clone(),
-            output: topics.output.clone(),
-            dead_letter: topics.dead_letter.clone(),
-        },
-    );
+    let (b, t) = (brokers.clone(), topics.clone());
     let out = tokio::task::spawn_blocking(move || run_replay(&b, &t, &["--from", &from]))
         .await
         .unwrap();
@@ -167,9 +160,7 @@ async fn replay_from_a_time_processes_exactly_the_records_at_or_after_it_and_end
 async fn replay_leaves_live_offsets_alone_and_gives_the_same_event_ids() {
     let Some(brokers) = brokers() else { return };
     let topics = create_topics(&brokers, PARTITIONS).await;
-    let records: Vec<(String, Vec<u8>)> = (0..40)
-        .map(|n| (format!("e{n}"), article(&format!("e{n}"), n)))
-        .collect();
+    let records = articles("e", 0..40);
     produce(&brokers, &topics.input, &records).await;
     let live_group = unique("live");
     let mut live = WorkerProcess::start(&brokers, &topics, &live_group, &[]);
@@ -183,11 +174,7 @@ async fn replay_leaves_live_offsets_alone_and_gives_the_same_event_ids() {
     crate::helpers::create_topic(&brokers, &replay_out, PARTITIONS).await;
     let (b, t, o, g) = (
         brokers.clone(),
-        Topics {
-            input: topics.input.clone(),
-            output: topics.output.clone(),
-            dead_letter: topics.dead_letter.clone(),
-        },
+        topics.clone(),
         replay_out.clone(),
         live_group.clone(),
     );
@@ -238,9 +225,7 @@ async fn replay_leaves_live_offsets_alone_and_gives_the_same_event_ids() {
 async fn replay_interrupted_by_sigterm_and_resumed_outputs_every_record() {
     let Some(brokers) = brokers() else { return };
     let topics = create_topics(&brokers, PARTITIONS).await;
-    let records: Vec<(String, Vec<u8>)> = (0..200)
-        .map(|n| (format!("i{n}"), article(&format!("i{n}"), n)))
-        .collect();
+    let records = articles("i", 0..200);
     produce(&brokers, &topics.input, &records).await;
     let group = unique("replay");
     let child = replay_cmd(
@@ -273,15 +258,7 @@ async fn replay_interrupted_by_sigterm_and_resumed_outputs_every_record() {
         .find_map(|l| l.split("--until-offsets ").nth(1).map(str::to_string))
         .unwrap();
 
-    let (b, t, g) = (
-        brokers.clone(),
-        Topics {
-            input: topics.input.clone(),
-            output: topics.output.clone(),
-            dead_letter: topics.dead_letter.clone(),
-        },
-        group.clone(),
-    );
+    let (b, t, g) = (brokers.clone(), topics.clone(), group.clone());
     let second = tokio::task::spawn_blocking(move || {
         run_replay(
             &b,
@@ -311,14 +288,7 @@ async fn dry_run_plans_and_edge_times_and_unknown_topics_behave() {
     let t0 = chrono::Utc::now().timestamp_millis() - 600_000;
     produce_at(&brokers, &topics.input, 0..30, t0).await;
     let ends = high_watermarks(&brokers, &topics.input, PARTITIONS);
-    let (b, t) = (
-        brokers.clone(),
-        Topics {
-            input: topics.input.clone(),
-            output: topics.output.clone(),
-            dead_letter: topics.dead_letter.clone(),
-        },
-    );
+    let (b, t) = (brokers.clone(), topics.clone());
     let (dry, before, unknown) = tokio::task::spawn_blocking(move || {
         let before = chrono::DateTime::from_timestamp_millis(t0 - 60_000)
             .unwrap()
@@ -372,14 +342,7 @@ async fn replay_from_a_time_after_the_last_record_processes_nothing() {
     let after = chrono::DateTime::from_timestamp_millis(t0 + 60_000)
         .unwrap()
         .to_rfc3339();
-    let (b, t) = (
-        brokers.clone(),
-        Topics {
-            input: topics.input.clone(),
-            output: topics.output.clone(),
-            dead_letter: topics.dead_letter.clone(),
-        },
-    );
+    let (b, t) = (brokers.clone(), topics.clone());
     let out = tokio::task::spawn_blocking(move || run_replay(&b, &t, &["--from", &after]))
         .await
         .unwrap();

@@ -26,9 +26,7 @@ async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_o
     let Some(brokers) = brokers() else { return };
     let topics = create_topics(&brokers, PARTITIONS).await;
     let group = unique("group");
-    let mut records: Vec<(String, Vec<u8>)> = (0..1000)
-        .map(|n| (format!("a{n}"), article(&format!("a{n}"), n)))
-        .collect();
+    let mut records = articles("a", 0..1000);
     let poison: Vec<(String, Vec<u8>)> = vec![
         ("p-empty".into(), Vec::new()),
         ("p-utf8".into(), b"\xff\xfe\xfd not text".to_vec()),
@@ -114,12 +112,13 @@ async fn thousand_articles_and_poison_come_out_right_and_offsets_are_committed_o
     }
 
     // Counters agree with what came out (they are updated on acknowledgement).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while worker.metric("newsflow_events_produced_total").await < 1000.0
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    worker
+        .wait_for_metric(
+            "newsflow_events_produced_total",
+            1000.0,
+            Duration::from_secs(10),
+        )
+        .await;
     assert_eq!(
         worker.metric("newsflow_messages_consumed_total").await,
         1007.0
@@ -147,9 +146,7 @@ async fn worker_killed_mid_stream_and_restarted_loses_no_article() {
     let Some(brokers) = brokers() else { return };
     let topics = create_topics(&brokers, PARTITIONS).await;
     let group = unique("group");
-    let records: Vec<(String, Vec<u8>)> = (0..600)
-        .map(|n| (format!("k{n}"), article(&format!("k{n}"), n)))
-        .collect();
+    let records = articles("k", 0..600);
     produce(&brokers, &topics.input, &records).await;
 
     let slow = [
@@ -158,11 +155,13 @@ async fn worker_killed_mid_stream_and_restarted_loses_no_article() {
     ];
     let mut worker = WorkerProcess::start(&brokers, &topics, &group, &slow);
     worker.wait_ready(Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while worker.metric("newsflow_events_produced_total").await < 50.0 && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    worker
+        .wait_for_metric(
+            "newsflow_events_produced_total",
+            50.0,
+            Duration::from_secs(60),
+        )
+        .await;
     worker.signal("KILL");
     worker.wait_exit(Duration::from_secs(10));
     drop(worker);
@@ -243,9 +242,7 @@ async fn worker_rides_out_a_broker_outage_and_loses_nothing() {
     let addr = broker.addr.clone();
     let topics = create_topics(&addr, PARTITIONS).await;
     let group = unique("group");
-    let first: Vec<(String, Vec<u8>)> = (0..300)
-        .map(|n| (format!("o{n}"), article(&format!("o{n}"), n)))
-        .collect();
+    let first = articles("o", 0..300);
     produce(&addr, &topics.input, &first).await;
     let slow = [
         ("NEWSFLOW__PIPELINE__WORKERS", "1"),
@@ -253,11 +250,13 @@ async fn worker_rides_out_a_broker_outage_and_loses_nothing() {
     ];
     let mut worker = WorkerProcess::start(&addr, &topics, &group, &slow);
     worker.wait_ready(Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while worker.metric("newsflow_events_produced_total").await < 30.0 && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    worker
+        .wait_for_metric(
+            "newsflow_events_produced_total",
+            30.0,
+            Duration::from_secs(60),
+        )
+        .await;
     broker.down();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
@@ -266,9 +265,7 @@ async fn worker_rides_out_a_broker_outage_and_loses_nothing() {
     );
     assert_eq!(worker.get("/healthz").await.map(|r| r.0), Some(200));
     broker.up();
-    let more: Vec<(String, Vec<u8>)> = (300..350)
-        .map(|n| (format!("o{n}"), article(&format!("o{n}"), n)))
-        .collect();
+    let more = articles("o", 300..350);
     produce(&addr, &topics.input, &more).await;
     let expected: HashSet<String> = (0..350).map(|n| format!("o{n}")).collect();
     let ids = read_article_ids(&addr, &topics.output, &expected, Duration::from_secs(120));
@@ -287,9 +284,7 @@ async fn second_worker_joining_shares_partitions_and_nothing_is_lost() {
     let partitions = 6;
     let topics = create_topics(&brokers, partitions).await;
     let group = unique("group");
-    let records: Vec<(String, Vec<u8>)> = (0..600)
-        .map(|n| (format!("j{n}"), article(&format!("j{n}"), n)))
-        .collect();
+    let records = articles("j", 0..600);
     produce(&brokers, &topics.input, &records).await;
     let slow = [
         ("NEWSFLOW__PIPELINE__WORKERS", "1"),
@@ -297,10 +292,12 @@ async fn second_worker_joining_shares_partitions_and_nothing_is_lost() {
     ];
     let mut a = WorkerProcess::start(&brokers, &topics, &group, &slow);
     a.wait_ready(Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while a.metric("newsflow_events_produced_total").await < 20.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    a.wait_for_metric(
+        "newsflow_events_produced_total",
+        20.0,
+        Duration::from_secs(30),
+    )
+    .await;
     let mut b = WorkerProcess::start(&brokers, &topics, &group, &slow);
     b.wait_ready(Duration::from_secs(30)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
