@@ -559,7 +559,8 @@ pub fn dead_letter_record(
     }
 }
 
-fn event_record(options: &RunOptions, event: &ProcessedEvent) -> OutRecord {
+/// The output record for an event; takes the event so its JSON moves, not copies.
+fn event_record(options: &RunOptions, event: ProcessedEvent) -> (OutRecord, Outcome) {
     let mut headers = vec![
         ("content-type".to_string(), CONTENT_TYPE.as_bytes().to_vec()),
         (
@@ -572,12 +573,17 @@ fn event_record(options: &RunOptions, event: &ProcessedEvent) -> OutRecord {
         ),
     ];
     headers.extend(options.extra_headers.iter().cloned());
-    OutRecord {
+    let record = OutRecord {
         topic: options.output_topic.clone(),
-        key: Some(event.key.as_bytes().to_vec()),
-        payload: event.json.clone(),
+        key: Some(event.key.into_bytes()),
+        payload: event.json,
         headers,
-    }
+    };
+    let outcome = Outcome::Event {
+        entity_counts: event.entity_counts,
+        sentiment: event.sentiment,
+    };
+    (record, outcome)
 }
 
 /// Stage 2: results in input order → producer queue in the same order.
@@ -607,13 +613,7 @@ async fn order_stage(
                 .observe(processed.timings.enrich.as_secs_f64());
         }
         let (record, kind) = match processed.outcome {
-            Ok(event) => (
-                event_record(&shared.options, &event),
-                Outcome::Event {
-                    entity_counts: event.entity_counts,
-                    sentiment: event.sentiment,
-                },
-            ),
+            Ok(event) => event_record(&shared.options, event),
             Err(rejection) => {
                 warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason, error = %rejection.message, "Dead-lettering record");
                 (
