@@ -60,7 +60,16 @@ impl SharedTracker {
 
     /// Waits until no record of `partitions` is in flight, or the deadline passes.
     /// Returns the number still in flight.
+    ///
+    /// The rebalance callback runs inside the consumer's poll, on a tokio worker thread.
+    /// On a multi-thread runtime the wait hands that worker's other tasks (the order and
+    /// ack stages, which finish the in-flight records) to another thread first, so the
+    /// drain can progress even with a single worker thread (a one-vCPU pod).
     pub fn wait_drained(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
+        blocking(|| self.wait_drained_blocking(partitions, timeout))
+    }
+
+    fn wait_drained_blocking(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         let mut guard = self.lock();
         loop {
@@ -74,6 +83,18 @@ impl SharedTracker {
                 Err(p) => p.into_inner().0,
             };
         }
+    }
+}
+
+/// Runs a blocking call from code that may be on a tokio worker thread: on a multi-thread
+/// runtime the worker's other tasks move to another thread first (`block_in_place`).
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    let on_multi_thread_runtime = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if on_multi_thread_runtime {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
@@ -377,4 +398,41 @@ pub fn producer_config(config: &Config) -> ClientConfig {
         c.set(key, value);
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker_with_one_in_flight() -> Arc<SharedTracker> {
+        let tracker = Arc::new(SharedTracker::default());
+        tracker.lock().begin("in", 0, 7, None);
+        tracker
+    }
+
+    async fn finish_later(tracker: Arc<SharedTracker>) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tracker.lock().finish("in", 0, 7);
+        tracker.notify();
+    }
+
+    /// With a single tokio worker thread (a one-vCPU pod), the task that finishes the
+    /// in-flight record must still run while a rebalance waits for the drain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn drain_wait_lets_other_tasks_finish_on_one_worker_thread() {
+        let tracker = tracker_with_one_in_flight();
+        let waiter = tracker.clone();
+        let left = tokio::spawn(async move {
+            waiter.wait_drained(&[("in".to_string(), 0)], Duration::from_secs(5))
+        });
+        tokio::spawn(finish_later(tracker));
+        assert_eq!(left.await.unwrap(), 0);
+    }
+
+    #[test]
+    fn drain_wait_outside_a_runtime_times_out_with_the_count() {
+        let tracker = tracker_with_one_in_flight();
+        let left = tracker.wait_drained(&[("in".to_string(), 0)], Duration::from_millis(20));
+        assert_eq!(left, 1);
+    }
 }

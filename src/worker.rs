@@ -479,15 +479,35 @@ fn drop_finished_partitions(
     };
     for e in positions.elements() {
         let key = (e.topic().to_string(), e.partition());
-        if let (Offset::Offset(pos), Some(&end)) = (e.offset(), ends.get(&key))
-            && pos >= end
-        {
+        let Some(&end) = ends.get(&key) else {
+            continue;
+        };
+        // A range that retention deleted after planning gives EOF with no position: only
+        // then (rarely) ask the broker where the log starts now.
+        let log_start = match e.offset() {
+            Offset::Offset(_) => None,
+            _ => crate::kafka::blocking(|| {
+                consumer.fetch_watermarks(&key.0, key.1, Duration::from_secs(5))
+            })
+            .ok()
+            .map(|(low, _)| low),
+        };
+        if partition_done(e.offset(), log_start, end) {
             ends.remove(&key);
             metrics
                 .replay_remaining
                 .with_label_values(&[&key.0, &key.1.to_string()])
                 .set(0);
         }
+    }
+}
+
+/// Whether a bounded partition has nothing left below `end`: its position reached the end,
+/// or (when nothing was read, so there is no position) the log now starts at or past it.
+fn partition_done(position: Offset, log_start: Option<i64>, end: i64) -> bool {
+    match position {
+        Offset::Offset(pos) if pos >= end => true,
+        _ => log_start.is_some_and(|low| low >= 0 && low >= end),
     }
 }
 
@@ -808,5 +828,26 @@ fn commit_finished(shared: &Shared) {
                 .inc();
             warn!(error = %e, "Final commit failed; records may be redelivered")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_partition_is_done_at_its_end_or_when_retention_deleted_the_rest() {
+        // Read up to the end.
+        assert!(partition_done(Offset::Offset(10), Some(0), 10));
+        assert!(!partition_done(Offset::Offset(9), Some(0), 10));
+        // Nothing read (no position): done only if the log now starts at or past the end.
+        assert!(partition_done(Offset::Invalid, Some(12), 10));
+        assert!(partition_done(Offset::Invalid, Some(10), 10));
+        assert!(!partition_done(Offset::Invalid, Some(3), 10));
+        // No cached watermark yet (librdkafka reports -1001 as an error or a negative).
+        assert!(!partition_done(Offset::Invalid, None, 10));
+        assert!(!partition_done(Offset::Invalid, Some(-1001), 10));
+        // Behind the end but the rest was deleted.
+        assert!(partition_done(Offset::Offset(4), Some(10), 10));
     }
 }

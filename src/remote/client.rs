@@ -236,7 +236,7 @@ impl Client {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(wire::retry_after_secs)
+                .and_then(|v| wire::retry_after_secs(v, chrono::Utc::now()))
                 .map(Duration::from_secs);
             return Err(CallError::Status {
                 status: status.as_u16(),

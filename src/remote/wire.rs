@@ -1,6 +1,7 @@
 //! The Hugging Face inference wire format: `POST {"inputs": [text, ...]}`; per input, a list
 //! of entities (token-classification) or of labels (text-classification).
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -89,9 +90,17 @@ fn short(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// Seconds in a `Retry-After` header (the HTTP-date form is not honoured).
-pub fn retry_after_secs(value: &str) -> Option<u64> {
-    value.trim().parse::<u64>().ok()
+/// Seconds to wait from a `Retry-After` header: delay-seconds, or an HTTP-date (RFC 9110
+/// IMF-fixdate, e.g. `Wed, 21 Oct 2015 07:28:00 GMT`) taken relative to `now`; a date in
+/// the past means no wait.
+pub fn retry_after_secs(value: &str, now: DateTime<Utc>) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&Utc).signed_duration_since(now);
+    Some(u64::try_from(wait.num_seconds()).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -148,10 +157,21 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_only() {
-        assert_eq!(retry_after_secs("3"), Some(3));
-        assert_eq!(retry_after_secs(" 0 "), Some(0));
-        assert_eq!(retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(retry_after_secs("-1"), None);
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(retry_after_secs("3", now), Some(3));
+        assert_eq!(retry_after_secs(" 0 ", now), Some(0));
+        assert_eq!(
+            retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(30)
+        );
+        assert_eq!(
+            retry_after_secs("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(retry_after_secs("-1", now), None);
+        assert_eq!(retry_after_secs("soon", now), None);
     }
 }
