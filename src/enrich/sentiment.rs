@@ -14,7 +14,8 @@ use super::ner::IdHasher;
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
-static NEWS_LEXICON: &str = include_str!("model/sentiment_news.tsv");
+static NEWS_WEIGHTS: &str = include_str!("model/sentiment_news.tsv");
+static VALENCES: &str = include_str!("model/sentiment_valence.tsv");
 
 const B_INCR: f32 = 0.293;
 const NEGATION_SCALAR: f32 = -0.74;
@@ -173,32 +174,98 @@ pub struct Vader {
     pub words: usize,
 }
 
-/// Learned news adaptation: rating = bias + a·compound + b·pos + c·neg + Σ word weights.
+/// Learned news adaptation: rating = bias + a·compound + b·pos + c·neg + dense · weights
+/// + Σ learned word and stem weights (those live in [`SentimentModel`]'s word table).
 #[derive(Debug, Clone, Default)]
 pub struct NewsWeights {
     pub bias: f32,
     pub compound: f32,
     pub pos: f32,
     pub neg: f32,
-    pub words: IdMap<f32>,
     /// Weights of [`dense_features`] (empty: not used).
     pub dense: Vec<f32>,
-    /// Feature set flags: 1 stems, 2 negation-scoped words.
-    pub flags: u32,
 }
 
-/// Extra sentence-level features: compound·|compound|, valence sums per word, negation count.
-pub const N_DENSE: usize = 4;
+/// What the hot path knows of one word key: its learned news weight (words and `~stems`) and,
+/// for words of the valence table, their two embedding-derived valences.
+#[derive(Debug, Clone, Copy, Default)]
+struct WordEntry {
+    weight: f32,
+    valence: Option<[f32; 2]>,
+}
 
-fn dense_features(v: &Vader, negations: usize) -> [f64; N_DENSE] {
+/// Sentence-level features: compound·|compound|, VADER valence sums per √words, negation
+/// count, then for each of the two table valences (linear, nearest-neighbour) six aggregates.
+pub const N_DENSE: usize = 4 + 2 * N_VALENCE_AGG;
+const N_VALENCE_AGG: usize = 6;
+
+/// Running aggregate of one table valence over a sentence (negated words flipped).
+#[derive(Debug, Clone, Copy)]
+struct ValenceAgg {
+    n: usize,
+    sum: f32,
+    pos: f32,
+    neg: f32,
+    max: f32,
+    min: f32,
+}
+
+impl Default for ValenceAgg {
+    fn default() -> Self {
+        ValenceAgg {
+            n: 0,
+            sum: 0.0,
+            pos: 0.0,
+            neg: 0.0,
+            max: f32::NEG_INFINITY,
+            min: f32::INFINITY,
+        }
+    }
+}
+
+impl ValenceAgg {
+    fn add(&mut self, x: f32) {
+        self.n += 1;
+        self.sum += x;
+        if x > 0.0 {
+            self.pos += x;
+        } else {
+            self.neg += x;
+        }
+        self.max = self.max.max(x);
+        self.min = self.min.min(x);
+    }
+
+    /// sum/√n, positive sum, negative sum, mean, max, min (zeros for no words).
+    fn features(&self) -> [f64; N_VALENCE_AGG] {
+        if self.n == 0 {
+            return [0.0; N_VALENCE_AGG];
+        }
+        let n = self.n as f64;
+        [
+            f64::from(self.sum) / n.sqrt(),
+            f64::from(self.pos),
+            f64::from(self.neg),
+            f64::from(self.sum) / n,
+            f64::from(self.max),
+            f64::from(self.min),
+        ]
+    }
+}
+
+fn dense_features(v: &Vader, negations: usize, val: &[ValenceAgg; 2]) -> [f64; N_DENSE] {
     let c = f64::from(v.compound);
     let n = (v.words.max(1) as f64).sqrt();
-    [
+    let mut out = [0.0; N_DENSE];
+    out[..4].copy_from_slice(&[
         c * c.abs(),
         f64::from(v.pos) / n,
         f64::from(v.neg) / n,
         negations as f64,
-    ]
+    ]);
+    out[4..4 + N_VALENCE_AGG].copy_from_slice(&val[0].features());
+    out[4 + N_VALENCE_AGG..].copy_from_slice(&val[1].features());
+    out
 }
 
 /// Crude suffix-stripping stem, for features that generalise across inflections.
@@ -213,69 +280,52 @@ fn stem(w: &str) -> &str {
     w
 }
 
-/// Learned-feature names of a sentence (deduplicated), given the flags.
-fn sentence_features(
-    words: &[&str],
-    negations: &HashSet<u64, BuildHasherDefault<IdHasher>>,
-    flags: u32,
-) -> (Vec<String>, usize) {
-    let mut out: Vec<String> = Vec::new();
-    let mut negs = 0;
-    let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
-    for (i, w) in words.iter().enumerate() {
-        if negations.contains(&keys[i]) {
-            negs += 1;
+/// Calls `f(key, name)` for the learned features of one word: its `~stem` and the lower-case
+/// word, for words of at least two letters (apostrophes allowed). `buf` is scratch space, so
+/// the hot path allocates nothing per word.
+fn word_features(w: &str, buf: &mut String, mut f: impl FnMut(u64, &str)) {
+    let mut chars = 0;
+    for c in w.chars() {
+        if !(c.is_alphabetic() || c == '\'' || c == '’') {
+            return;
         }
-        let ok = w.chars().count() >= 2
-            && w.chars()
-                .all(|c| c.is_alphabetic() || c == '\'' || c == '’');
-        if !ok {
-            continue;
-        }
-        let lw = w.to_lowercase().replace('’', "'");
-        let negated = flags & 2 != 0 && (1..=3).any(|d| i >= d && negations.contains(&keys[i - d]));
-        let f = if negated {
-            format!("!{lw}")
-        } else {
-            lw.clone()
-        };
-        if flags & 1 != 0 {
-            let st = format!("~{}", stem(&lw));
-            if !out.contains(&st) {
-                out.push(st);
-            }
-        }
-        if !out.contains(&f) {
-            out.push(f);
-        }
+        chars += 1;
     }
-    (out, negs)
+    if chars < 2 {
+        return;
+    }
+    buf.clear();
+    buf.push('~');
+    for c in w.chars().flat_map(char::to_lowercase) {
+        buf.push(if c == '’' { '\'' } else { c });
+    }
+    let stem_end = 1 + stem(&buf[1..]).len();
+    f(word_key(&buf[..stem_end]), &buf[..stem_end]);
+    f(word_key(&buf[1..]), &buf[1..]);
 }
 
-/// Feature flags of the shipped fit: stems on (negation-scoped words did not help in CV).
-const FIT_FLAGS: u32 = 1;
-/// Whether the fit uses [`dense_features`].
-const FIT_DENSE: bool = true;
-
-/// The sentiment model: VADER lexicon plus learned news weights.
+/// The sentiment model: VADER lexicon, the embedding-derived valence table and learned news
+/// weights.
 #[derive(Debug, Clone)]
 pub struct SentimentModel {
     lexicon: IdMap<f32>,
     negations: HashSet<u64, BuildHasherDefault<IdHasher>>,
     boosters: IdMap<f32>,
     but: u64,
+    words: IdMap<WordEntry>,
     pub news: NewsWeights,
 }
 
 impl SentimentModel {
-    /// VADER lexicon with the shipped news weights.
+    /// VADER lexicon and valence table with the shipped news weights.
     pub fn load_default() -> SentimentModel {
         let mut m = Self::vader_only();
-        m.news = parse_news(NEWS_LEXICON);
+        m.set_news(NEWS_WEIGHTS);
         m
     }
 
-    /// VADER alone (news weights zero, compound weight 4 so ratings are on the human scale).
+    /// VADER alone (news weights zero, compound weight 4 so ratings are on the human scale);
+    /// the valence table is loaded, as the base of a news fit.
     pub fn vader_only() -> SentimentModel {
         let mut lexicon = IdMap::default();
         for (k, v) in vader_sentiment::LEXICON.iter() {
@@ -294,6 +344,7 @@ impl SentimentModel {
             negations,
             boosters,
             but: word_key("but"),
+            words: parse_valences(VALENCES),
             news: NewsWeights {
                 compound: 4.0,
                 ..Default::default()
@@ -301,9 +352,53 @@ impl SentimentModel {
         }
     }
 
+    /// Replace the news weights by those of a `sentiment_news.tsv` text.
+    fn set_news(&mut self, text: &str) {
+        for e in self.words.values_mut() {
+            e.weight = 0.0;
+        }
+        self.words.retain(|_, e| e.valence.is_some());
+        let mut n = NewsWeights::default();
+        for line in text.lines() {
+            let mut parts = line.split('\t');
+            let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(v) = v.trim().parse::<f32>() else {
+                continue;
+            };
+            match k {
+                "#bias" => n.bias = v,
+                "#compound" => n.compound = v,
+                "#pos" => n.pos = v,
+                "#neg" => n.neg = v,
+                d if d.starts_with("#d") => {
+                    let i: usize = d[2..].parse().unwrap_or(usize::MAX);
+                    if i < N_DENSE {
+                        n.dense.resize(N_DENSE, 0.0);
+                        n.dense[i] = v;
+                    }
+                }
+                w if !w.starts_with('#') => {
+                    self.words.entry(word_key(w)).or_default().weight = v;
+                }
+                _ => {}
+            }
+        }
+        self.news = n;
+    }
+
     /// VADER measurements over a sentence's words.
     pub fn vader(&self, words: &[&str]) -> Vader {
         let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
+        self.vader_keyed(words, &keys)
+    }
+
+    fn negated(&self, keys: &[u64], i: usize) -> bool {
+        (1..=3).any(|d| i >= d && self.negations.contains(&keys[i - d]))
+    }
+
+    fn vader_keyed(&self, words: &[&str], keys: &[u64]) -> Vader {
         let letters_upper =
             |w: &str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
         let mixed = words.iter().any(|w| letters_upper(w))
@@ -340,7 +435,7 @@ impl SentimentModel {
                     v += b * decay;
                 }
             }
-            if (1..=3).any(|d| i >= d && self.negations.contains(&keys[i - d])) {
+            if self.negated(keys, i) {
                 v *= NEGATION_SCALAR;
             }
             if base > 0.0 {
@@ -377,87 +472,76 @@ impl SentimentModel {
         out
     }
 
+    /// One pass over a sentence: VADER, the dense features, and `f(key, name)` for each
+    /// learned-feature occurrence (not deduplicated).
+    fn scan(&self, words: &[&str], mut f: impl FnMut(u64, &str)) -> (Vader, [f64; N_DENSE]) {
+        let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
+        let v = self.vader_keyed(words, &keys);
+        let mut negations = 0;
+        let mut val = [ValenceAgg::default(); 2];
+        let mut buf = String::with_capacity(32);
+        for (i, (&w, k)) in words.iter().zip(&keys).enumerate() {
+            if self.negations.contains(k) {
+                negations += 1;
+            }
+            if let Some(WordEntry {
+                valence: Some(x), ..
+            }) = self.words.get(k)
+            {
+                let s = if self.negated(&keys, i) {
+                    NEGATION_SCALAR
+                } else {
+                    1.0
+                };
+                val[0].add(s * x[0]);
+                val[1].add(s * x[1]);
+            }
+            word_features(w, &mut buf, &mut f);
+        }
+        (v, dense_features(&v, negations, &val))
+    }
+
     /// Predicted human rating (-4..4) of one sentence, and its VADER measurements.
     pub fn rate(&self, words: &[&str]) -> (f32, Vader) {
-        let v = self.vader(words);
+        let mut seen: Vec<u64> = Vec::with_capacity(2 * words.len());
+        let mut lexical = 0.0f32;
+        let (v, dense) = self.scan(words, |key, _| {
+            if !seen.contains(&key) {
+                seen.push(key);
+                if let Some(e) = self.words.get(&key) {
+                    lexical += e.weight;
+                }
+            }
+        });
         let n = &self.news;
-        let mut r = n.bias + n.compound * v.compound + n.pos * v.pos + n.neg * v.neg;
-        if n.flags != 0 || !n.dense.is_empty() {
-            let (feats, negs) = sentence_features(words, &self.negations, n.flags);
-            if !n.dense.is_empty() {
-                for (w, x) in n.dense.iter().zip(dense_features(&v, negs)) {
-                    r += w * x as f32;
-                }
-            }
-            for f in feats {
-                if let Some(&x) = n.words.get(&word_key(&f)) {
-                    r += x;
-                }
-            }
-            return (r.clamp(-4.0, 4.0), v);
-        }
-        if !n.words.is_empty() {
-            let mut seen: [u64; 64] = [0; 64];
-            let mut k = 0;
-            for w in words {
-                let key = word_key(w);
-                if let Some(&x) = n.words.get(&key)
-                    && !seen[..k].contains(&key)
-                {
-                    r += x;
-                    if k < seen.len() {
-                        seen[k] = key;
-                        k += 1;
-                    }
-                }
-            }
+        let mut r = n.bias + n.compound * v.compound + n.pos * v.pos + n.neg * v.neg + lexical;
+        for (w, x) in n.dense.iter().zip(dense) {
+            r += w * x as f32;
         }
         (r.clamp(-4.0, 4.0), v)
     }
 }
 
-/// Words used as learned features (lower-case alphabetic, at least two letters).
-fn feature_words<'a>(words: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
-    words
-        .iter()
-        .filter(|w| {
-            w.chars().count() >= 2
-                && w.chars()
-                    .all(|c| c.is_alphabetic() || c == '\'' || c == '’')
-        })
-        .map(|w| w.to_lowercase().replace('’', "'"))
-}
-
-fn parse_news(text: &str) -> NewsWeights {
-    let mut n = NewsWeights::default();
-    for line in text.lines() {
-        let mut parts = line.split('\t');
-        let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+/// The valence table: `word<TAB>linear<TAB>knn` lines (`#` lines are comments).
+fn parse_valences(text: &str) -> IdMap<WordEntry> {
+    let mut out = IdMap::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut p = line.split('\t');
+        let (Some(w), Some(a), Some(b)) = (p.next(), p.next(), p.next()) else {
             continue;
         };
-        let Ok(v) = v.trim().parse::<f32>() else {
+        let (Ok(a), Ok(b)) = (a.trim().parse::<f32>(), b.trim().parse::<f32>()) else {
             continue;
         };
-        match k {
-            "#bias" => n.bias = v,
-            "#compound" => n.compound = v,
-            "#pos" => n.pos = v,
-            "#neg" => n.neg = v,
-            "#flags" => n.flags = v as u32,
-            d if d.starts_with("#d") => {
-                let i: usize = d[2..].parse().unwrap_or(usize::MAX);
-                if i < N_DENSE {
-                    n.dense.resize(N_DENSE, 0.0);
-                    n.dense[i] = v;
-                }
-            }
-            w if !w.starts_with('#') => {
-                n.words.insert(word_key(w), v);
-            }
-            _ => {}
-        }
+        out.insert(
+            word_key(w),
+            WordEntry {
+                weight: 0.0,
+                valence: Some([a, b]),
+            },
+        );
     }
-    n
+    out
 }
 
 /// One rated sentence.
@@ -489,117 +573,222 @@ pub fn article_of(id: &str) -> &str {
     id.split('_').next().unwrap_or(id)
 }
 
-/// Fitted news weights as (name, weight) lines, for `model/sentiment_news.tsv`.
-pub fn fit(
-    data: &[Rated],
-    base: &SentimentModel,
-    lambda: f64,
-    min_df: usize,
-) -> Vec<(String, f32)> {
-    // Vocabulary: words in at least `min_df` sentences.
-    let tokenized: Vec<Vec<String>> = data
-        .iter()
-        .map(|r| {
-            let toks = super::tokenize::tokenize(&r.text);
-            toks.iter().map(|t| t.text(&r.text).to_string()).collect()
-        })
-        .collect();
-    let (flags, dense) = (FIT_FLAGS, FIT_DENSE);
-    let nd = if dense { N_DENSE } else { 0 };
-    let feats: Vec<(Vec<String>, usize)> = tokenized
-        .iter()
-        .map(|t| {
-            let ws: Vec<&str> = t.iter().map(String::as_str).collect();
-            if flags == 0 && !dense {
-                (
-                    feature_words(&ws)
-                        .collect::<HashSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    0,
-                )
-            } else {
-                sentence_features(&ws, &base.negations, flags)
+/// Fixed columns of a fit: bias, VADER compound, pos, neg, then [`dense_features`].
+const N_FIXED: usize = 4 + N_DENSE;
+
+/// Rated sentences turned into features once, for fitting and cross-validation.
+pub struct Prepared {
+    /// Fixed columns per sentence.
+    fixed: Vec<[f64; N_FIXED]>,
+    /// Learned-feature keys per sentence (deduplicated).
+    feats: Vec<Vec<u64>>,
+    names: HashMap<u64, String>,
+    y: Vec<f64>,
+    ids: Vec<String>,
+}
+
+/// Features of rated sentences under `base` (VADER lexicon and valence table).
+pub fn prepare(data: &[Rated], base: &SentimentModel) -> Prepared {
+    let mut names = HashMap::new();
+    let (mut fixed, mut feats) = (Vec::new(), Vec::new());
+    for r in data {
+        let toks = super::tokenize::tokenize(&r.text);
+        let words: Vec<&str> = toks.iter().map(|t| t.text(&r.text)).collect();
+        let mut keys: Vec<u64> = Vec::new();
+        let (v, dense) = base.scan(&words, |key, name| {
+            if !keys.contains(&key) {
+                keys.push(key);
+                names.entry(key).or_insert_with(|| name.to_string());
             }
-        })
-        .collect();
-    let mut df: HashMap<String, usize> = HashMap::new();
-    for (set, _) in &feats {
-        for w in set {
-            *df.entry(w.clone()).or_default() += 1;
+        });
+        let mut row = [0.0; N_FIXED];
+        row[..4].copy_from_slice(&[
+            1.0,
+            f64::from(v.compound),
+            f64::from(v.pos),
+            f64::from(v.neg),
+        ]);
+        row[4..].copy_from_slice(&dense);
+        fixed.push(row);
+        feats.push(keys);
+    }
+    Prepared {
+        fixed,
+        feats,
+        names,
+        y: data.iter().map(|r| f64::from(r.rating)).collect(),
+        ids: data.iter().map(|r| r.id.clone()).collect(),
+    }
+}
+
+impl Prepared {
+    /// Number of sentences.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// Whether there are no sentences.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// Ridge fit on the sentences `idx`: fixed weights, then (key, weight) of features in at
+    /// least `min_df` of those sentences.
+    fn fit(&self, idx: &[usize], lambda: f64, min_df: usize) -> (Vec<f64>, Vec<(u64, f64)>) {
+        let mut df: HashMap<u64, usize> = HashMap::new();
+        for &i in idx {
+            for &k in &self.feats[i] {
+                *df.entry(k).or_default() += 1;
+            }
         }
+        let mut vocab: Vec<u64> = df
+            .into_iter()
+            .filter(|(_, c)| *c >= min_df)
+            .map(|(k, _)| k)
+            .collect();
+        vocab.sort_unstable();
+        let index: HashMap<u64, usize> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i + N_FIXED))
+            .collect();
+        let rows: Vec<Vec<(usize, f64)>> = idx
+            .iter()
+            .map(|&i| {
+                let mut row: Vec<(usize, f64)> =
+                    self.fixed[i].iter().copied().enumerate().collect();
+                row.extend(
+                    self.feats[i]
+                        .iter()
+                        .filter_map(|k| Some((*index.get(k)?, 1.0))),
+                );
+                row
+            })
+            .collect();
+        let y: Vec<f64> = idx.iter().map(|&i| self.y[i]).collect();
+        let w = ridge_cg(&rows, &y, vocab.len() + N_FIXED, lambda, N_FIXED);
+        let words = vocab
+            .into_iter()
+            .zip(&w[N_FIXED..])
+            .map(|(k, &x)| (k, x))
+            .collect();
+        (w[..N_FIXED].to_vec(), words)
     }
-    let mut vocab: Vec<String> = df
-        .into_iter()
-        .filter(|(_, c)| *c >= min_df)
-        .map(|(w, _)| w)
-        .collect();
-    vocab.sort();
-    let index: HashMap<&str, usize> = vocab
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.as_str(), i + 4 + nd))
-        .collect();
-    let dim = vocab.len() + 4 + nd;
-    // Sparse rows: (index, value).
-    let rows: Vec<Vec<(usize, f64)>> = tokenized
-        .iter()
-        .zip(&feats)
-        .map(|(t, (fs, negs))| {
-            let ws: Vec<&str> = t.iter().map(String::as_str).collect();
-            let v = base.vader(&ws);
-            let mut row = vec![
-                (0, 1.0),
-                (1, f64::from(v.compound)),
-                (2, f64::from(v.pos)),
-                (3, f64::from(v.neg)),
-            ];
-            if dense {
-                for (j, x) in dense_features(&v, *negs).into_iter().enumerate() {
-                    row.push((4 + j, x));
-                }
-            }
-            for w in fs {
-                if let Some(&i) = index.get(w.as_str()) {
-                    row.push((i, 1.0));
-                }
-            }
-            row
-        })
-        .collect();
-    let y: Vec<f64> = data.iter().map(|r| f64::from(r.rating)).collect();
-    let w = ridge_cg(&rows, &y, dim, lambda, 4 + nd);
-    let mut out = vec![
-        ("#bias".to_string(), w[0] as f32),
-        ("#compound".to_string(), w[1] as f32),
-        ("#pos".to_string(), w[2] as f32),
-        ("#neg".to_string(), w[3] as f32),
-    ];
-    if flags != 0 {
-        out.push(("#flags".to_string(), flags as f32));
-    }
-    for j in 0..nd {
-        out.push((format!("#d{j}"), w[4 + j] as f32));
-    }
-    for (i, word) in vocab.into_iter().enumerate() {
-        let x = w[i + 4 + nd] as f32;
-        if x.abs() >= 0.005 {
-            out.push((word, x));
+
+    /// Fitted weights as (name, weight) lines, for `model/sentiment_news.tsv`.
+    fn weight_lines(&self, fixed: &[f64], words: &[(u64, f64)]) -> Vec<(String, f32)> {
+        let mut out = vec![
+            ("#bias".to_string(), fixed[0] as f32),
+            ("#compound".to_string(), fixed[1] as f32),
+            ("#pos".to_string(), fixed[2] as f32),
+            ("#neg".to_string(), fixed[3] as f32),
+        ];
+        for j in 0..N_DENSE {
+            out.push((format!("#d{j}"), fixed[4 + j] as f32));
         }
+        let mut named: Vec<(String, f32)> = words
+            .iter()
+            .filter(|(_, x)| x.abs() >= 0.005)
+            .filter_map(|(k, x)| Some((self.names.get(k)?.clone(), *x as f32)))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(named);
+        out
     }
-    out
+
+    /// Out-of-fold predictions of the sentences `idx`, split into `folds` by article with
+    /// `salt`, for each λ of `grid` (predicted from the fitted features directly).
+    fn inner_cv(&self, idx: &[usize], grid: &[f64], folds: usize, salt: u64) -> Vec<f64> {
+        let fold: Vec<usize> = idx
+            .iter()
+            .map(|&i| fold_of(&self.ids[i], folds, salt))
+            .collect();
+        grid.iter()
+            .map(|&lambda| {
+                let mut pred = vec![0.0; idx.len()];
+                for k in 0..folds {
+                    let train: Vec<usize> = idx
+                        .iter()
+                        .zip(&fold)
+                        .filter(|(_, f)| **f != k)
+                        .map(|(&i, _)| i)
+                        .collect();
+                    let (fixed, words) = self.fit(&train, lambda, MIN_DF);
+                    let words: HashMap<u64, f64> = words.into_iter().collect();
+                    for (j, &i) in idx.iter().enumerate() {
+                        if fold[j] == k {
+                            let mut r: f64 =
+                                fixed.iter().zip(&self.fixed[i]).map(|(w, x)| w * x).sum();
+                            r += self.feats[i]
+                                .iter()
+                                .filter_map(|k| words.get(k))
+                                .sum::<f64>();
+                            pred[j] = r.clamp(-4.0, 4.0);
+                        }
+                    }
+                }
+                let y: Vec<f64> = idx.iter().map(|&i| self.y[i]).collect();
+                pearson(&pred, &y)
+            })
+            .collect()
+    }
+
+    /// λ of [`LAMBDA_GRID`] with the best article-grouped `folds`-fold CV Pearson r on the
+    /// sentences `idx`, and the r of each λ.
+    pub fn select_lambda(&self, idx: &[usize], folds: usize) -> (f64, Vec<f64>) {
+        let scores = self.inner_cv(idx, LAMBDA_GRID, folds, INNER_SALT);
+        let best = scores
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |b, (i, &s)| if s > b.1 { (i, s) } else { b },
+            )
+            .0;
+        (LAMBDA_GRID[best], scores)
+    }
+
+    /// Fitted news weights on the sentences `idx`, as (name, weight) lines.
+    pub fn fit_lines(&self, idx: &[usize], lambda: f64) -> Vec<(String, f32)> {
+        let (fixed, words) = self.fit(idx, lambda, MIN_DF);
+        self.weight_lines(&fixed, &words)
+    }
+
+    /// Fold (0..folds) of sentence `i` in the article-grouped outer split.
+    pub fn outer_fold(&self, i: usize, folds: usize) -> usize {
+        fold_of(&self.ids[i], folds, OUTER_SALT)
+    }
+}
+
+const OUTER_SALT: u64 = 7;
+const INNER_SALT: u64 = 11;
+
+/// Article-grouped fold of a sentence id.
+fn fold_of(id: &str, folds: usize, salt: u64) -> usize {
+    article_of(id)
+        .bytes()
+        .fold(salt, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) as usize
+        % folds
+}
+
+/// Fitted news weights on all of `data` with ridge penalty `lambda`, as (name, weight) lines
+/// for `model/sentiment_news.tsv`.
+pub fn fit(data: &[Rated], base: &SentimentModel, lambda: f64) -> Vec<(String, f32)> {
+    let p = prepare(data, base);
+    let all: Vec<usize> = (0..p.len()).collect();
+    p.fit_lines(&all, lambda)
 }
 
 /// Weights from `fit` as a model.
 pub fn with_weights(base: &SentimentModel, weights: &[(String, f32)]) -> SentimentModel {
     let text: String = weights.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
     let mut m = base.clone();
-    m.news = parse_news(&text);
+    m.set_news(&text);
     m
 }
 
 /// Ridge regression by conjugate gradients on (XᵀX + λI) w = Xᵀy; the bias is not penalized
-/// and the four dense features get a light penalty.
+/// and the fixed (VADER and dense) features get a light penalty.
 fn ridge_cg(
     rows: &[Vec<(usize, f64)>],
     y: &[f64],
@@ -611,7 +800,7 @@ fn ridge_cg(
         if i == 0 {
             1e-6
         } else if i < n_dense {
-            lambda * 0.01
+            DENSE_PENALTY
         } else {
             lambda
         }
@@ -726,8 +915,11 @@ pub fn macro_f1(gold: &[i8], pred: &[i8]) -> f64 {
     total / 3.0
 }
 
-/// Ridge penalty chosen by article-grouped cross-validation on the dev set.
-pub const LAMBDA: f64 = 48.0;
+/// Ridge penalties tried; the one used is chosen by article-grouped cross-validation on the
+/// training sentences (inside each outer fold when evaluating).
+pub const LAMBDA_GRID: &[f64] = &[16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// Ridge penalty of the fixed (VADER and dense) features.
+const DENSE_PENALTY: f64 = 1.0;
 /// Minimum number of dev sentences a word must appear in to get a weight.
 pub const MIN_DF: usize = 3;
 
@@ -783,11 +975,15 @@ mod tests {
             "/../shared/data/nyt-editorial-sentiment/dev.tsv"
         );
         let data = read_tsv(&std::fs::read_to_string(path).expect("dev.tsv"));
-        let weights = fit(&data, &SentimentModel::vader_only(), LAMBDA, MIN_DF);
-        let mut text = String::from(
-            "# Learned news weights (ridge over VADER + words), fitted on NYT editorial dev.tsv.\n",
+        let p = prepare(&data, &SentimentModel::vader_only());
+        let all: Vec<usize> = (0..p.len()).collect();
+        let (lambda, scores) = p.select_lambda(&all, 5);
+        let mut text = format!(
+            "# Learned news weights (ridge over VADER, dense and valence-table features, words and\n\
+             # stems), fitted on NYT editorial dev.tsv; lambda {lambda} chosen by 5-fold\n\
+             # article-grouped CV over {LAMBDA_GRID:?} (r {scores:.3?}).\n"
         );
-        for (k, v) in weights {
+        for (k, v) in p.fit_lines(&all, lambda) {
             text.push_str(&format!("{k}\t{v:.4}\n"));
         }
         let out = concat!(
