@@ -10,8 +10,8 @@ use super::ner::{self, NerModel};
 use super::sentiment::{self, SentimentModel};
 use super::tokenize;
 
-/// Hash-table size of the shipped model: 2^bits rows of 9 labels.
-pub const DEFAULT_BITS: u32 = 20;
+/// Hash-table size of the shipped model: 2^bits rows of 17 BILOU classes.
+pub const DEFAULT_BITS: u32 = 19;
 
 /// `newsflow train ner --data FILE... --output FILE [--epochs N]`.
 pub fn train_ner(data: &[PathBuf], output: &Path, epochs: usize) -> anyhow::Result<()> {

@@ -4,15 +4,18 @@
 //! words either side, the two previously predicted labels, gazetteer matches (entity strings
 //! from the training data, matched case-insensitively), matches in three openly licensed
 //! external lists (places, countries, person names; longest match per list), distributional
-//! word clusters at three granularities learned without labels from the training text, and
+//! word clusters at three granularities learned without labels from the training text, GloVe
+//! word clusters at four granularities (k-means over pre-trained vectors, embedded), and
 //! document-level features: how the same word was labelled earlier in the article, how a
 //! first pass labelled it across the whole article, and whether it appears capitalised away
 //! from a sentence start anywhere in the article (which makes ALL-CAPS headlines and
-//! sentence-initial words tractable). Labels are IOB2 over PER, ORG, LOC, MISC. The weights
-//! are the sum of three averaged-perceptron runs over different document orders.
+//! sentence-initial words tractable). The perceptron predicts BILOU classes (begin, inside,
+//! last, unit) over PER, ORG, LOC, MISC, which [`NerModel::tag_document`] returns as IOB2
+//! labels. The weights are the sum of three averaged-perceptron runs over different document
+//! orders.
 //!
-//! Weights live in one flat table of `2^bits` rows of [`N_LABELS`] `i16`s (quantized averaged
-//! perceptron weights), so tagging a token is ~55 hashed row reads and integer adds.
+//! Weights live in one flat table of `2^bits` rows of 17 BILOU-class `i16`s (quantized
+//! averaged perceptron weights), so tagging a token is ~65 hashed row reads and integer adds.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -28,11 +31,10 @@ pub const TYPES: [EntityType; 4] = [
     EntityType::Misc,
 ];
 const TYPE_NAMES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
-/// O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
+/// IOB2 output labels: O, B-PER, B-ORG, B-LOC, B-MISC, I-PER, I-ORG, I-LOC, I-MISC.
 pub const N_LABELS: usize = 9;
-const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x04";
-/// The previous format (no word clusters), still readable.
-const MAGIC_V3: &[u8; 8] = b"NFNER\x00\x00\x03";
+/// Format 6: BILOU classes and GloVe cluster features (older formats are not readable).
+const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x06";
 /// Longest gazetteer entry, in tokens.
 const GAZ_MAX: usize = 6;
 
@@ -42,6 +44,41 @@ pub fn label_tag(l: u8) -> &'static str {
         "O", "B-PER", "B-ORG", "B-LOC", "B-MISC", "I-PER", "I-ORG", "I-LOC", "I-MISC",
     ];
     TAGS.get(l as usize).copied().unwrap_or("O")
+}
+
+/// Internal BILOU classes the perceptron scores: O, then B-, I-, L- (last) and U- (unit) of
+/// PER, ORG, LOC, MISC; [`NerModel::tag_document`] converts them to IOB2 labels.
+const N_CLASSES: usize = 17;
+
+/// Entity type index (0..4) of a non-O BILOU class.
+fn class_type(c: u8) -> Option<usize> {
+    (1..N_CLASSES as u8)
+        .contains(&c)
+        .then(|| (c as usize - 1) % 4)
+}
+
+/// BILOU classes of one sentence → IOB2 labels.
+fn to_iob2(classes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(classes.len());
+    let mut prev: (u8, Option<usize>) = (0, None);
+    for &c in classes {
+        let ty = class_type(c);
+        let l = match ty {
+            None => 0,
+            Some(t) => {
+                let starts = matches!(c, 1..=4 | 13..=16);
+                let open = (1..=8).contains(&prev.0) && prev.1 == Some(t);
+                if starts || !open {
+                    1 + t as u8
+                } else {
+                    5 + t as u8
+                }
+            }
+        };
+        out.push(l);
+        prev = (c, ty);
+    }
+    out
 }
 
 /// Entity type index (0..4) of a non-O label.
@@ -119,11 +156,15 @@ struct Tok {
     cap: bool,
     /// Has letters and all of them upper-case.
     allcaps: bool,
+    /// A capital letter alone or with a period (`S`, `W.`).
+    initial: bool,
     /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
     /// exactly this token (k=2).
     gaz: u16,
     /// Word-cluster ids (fine, mid, coarse), each 1 + id; 0 when the word has no cluster.
     clus: [u16; 3],
+    /// GloVe word-cluster ids (4096, 1024, 256, 64 clusters), each 1 + id; 0 when none.
+    glove: [u16; 4],
     /// Bit `3*l + k`: an entry of external list l begins (k=0), continues (k=1), or is
     /// exactly this token (k=2).
     ext: u16,
@@ -155,6 +196,10 @@ fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
     buf.clear();
     buf.extend(word.chars().map(normalize_char));
     let word_h = hash_chars(buf);
+    let initial = match buf.as_slice() {
+        [c] | [c, '.'] => c.is_uppercase(),
+        _ => false,
+    };
     let mut cap = false;
     let (mut letters, mut uppers) = (0usize, 0usize);
     for (i, &c) in buf.iter().enumerate() {
@@ -209,8 +254,10 @@ fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
         suf,
         cap,
         allcaps: letters > 0 && uppers == letters,
+        initial,
         gaz: 0,
         clus: [0; 3],
+        glove: [0; 4],
         ext: 0,
     }
 }
@@ -542,6 +589,63 @@ impl Clusters {
     }
 }
 
+// ---------------------------------------------------------------- GloVe word clusters
+
+/// Nested spherical k-means clusters (4096 / 1024 / 256 / 64) of the GloVe 6B 100-d vectors
+/// of the 200,000 most frequent words, generated by `model/make_glove_clusters.py`: one line
+/// per fine cluster, `fine mid coarse coarsest<TAB>words`.
+const GLOVE_CLUSTERS: &str = include_str!("model/glove_clusters.txt");
+
+/// Lower-case word → GloVe cluster ids + 1, parsed from the embedded text when a model loads.
+#[derive(Debug, Clone, Default)]
+struct GloveClusters(IdMap<[u16; 4]>);
+
+impl GloveClusters {
+    fn embedded() -> GloveClusters {
+        GloveClusters(parse_glove(GLOVE_CLUSTERS))
+    }
+
+    fn mark(&self, toks: &mut [Tok]) {
+        for t in toks {
+            // GloVe is lower-case: a capital initial ("S Jaishankar") would share the clusters
+            // of the clitic "s" or the article "a"; it keeps its shape instead (`glove_id`).
+            if t.initial {
+                continue;
+            }
+            if let Some(g) = self.0.get(&t.lower) {
+                t.glove = *g;
+            }
+        }
+    }
+}
+
+fn parse_glove(text: &str) -> IdMap<[u16; 4]> {
+    let mut map = IdMap::default();
+    map.reserve(200_000);
+    let mut buf = Vec::with_capacity(32);
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((head, words)) = line.split_once('\t') else {
+            continue;
+        };
+        let mut ids = [0u16; 4];
+        for (slot, x) in ids.iter_mut().zip(head.split_whitespace()) {
+            *slot = x.parse::<u16>().map_or(0, |v| v.saturating_add(1));
+        }
+        for w in words.split_whitespace() {
+            buf.clear();
+            buf.extend(w.chars().map(normalize_char).map(|c| {
+                if c.is_uppercase() {
+                    c.to_lowercase().next().unwrap_or(c)
+                } else {
+                    c
+                }
+            }));
+            map.entry(hash_chars(&buf)).or_insert(ids);
+        }
+    }
+    map
+}
+
 // ---------------------------------------------------------------- features
 
 /// Document-level state while tagging one article.
@@ -584,6 +688,11 @@ struct Ctx<'a> {
 }
 
 const NONE: u64 = 0x5555;
+
+/// A capital letter alone or with a period (`S`, `W.`): a name initial.
+fn is_initial(t: &Tok) -> bool {
+    t.initial
+}
 
 #[inline]
 fn f(out: &mut Vec<u64>, template: u64, v: u64) {
@@ -632,7 +741,7 @@ fn features(
     f(out, 14, step(t.lower, low(1)));
     f(out, 15, step(step(shp(-1), t.sshape), shp(1)));
     f(out, 16, u64::from(p1));
-    f(out, 17, u64::from(p1) * 16 + u64::from(p2));
+    f(out, 17, u64::from(p1) * 32 + u64::from(p2));
     f(out, 18, step(u64::from(p1), t.lower));
     f(out, 19, step(u64::from(p1), t.sshape));
     f(out, 20, step(u64::from(i == 0), t.sshape));
@@ -643,6 +752,18 @@ fn features(
     f(out, 23, step(t.sshape, shp(1)));
     f(out, 24, step(u64::from(p1), shp(1)));
     f(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
+    {
+        // The word before a run of initials ("Minister S Jaishankar", "George W. Bush").
+        let mut j = i;
+        while j > 0 && is_initial(&ctx.toks[j - 1]) {
+            j -= 1;
+        }
+        if j < i {
+            let before = j.checked_sub(1).map_or(NONE, |k| ctx.toks[k].lower);
+            f(out, 27, before);
+            f(out, 28, step(before, t.sshape));
+        }
+    }
     f(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
     // gazetteer, own and neighbours'
     let g = t.gaz;
@@ -672,6 +793,7 @@ fn features(
         f(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
         f(out, 66, step(u64::from(p1), u64::from(c[1])));
     }
+    glove_features(ctx, i, p1, out);
     if ctx.ext {
         let e = t.ext;
         if e != 0 {
@@ -713,6 +835,47 @@ fn features(
     }
 }
 
+/// A token's GloVe cluster at level `l`; words without one (single letters, rare words,
+/// codes) fall back to their compressed shape, so an initial `S` and the article `a` differ.
+#[inline]
+fn glove_id(t: &Tok, l: usize) -> u64 {
+    match t.glove[l] {
+        0 => step(0x0f0f, t.sshape),
+        g => u64::from(g),
+    }
+}
+
+/// GloVe word-cluster features: the word's clusters at all four granularities, the
+/// neighbours', and conjunctions with shape and the previous label.
+fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Vec<u64>) {
+    let t = &ctx.toks[i];
+    let g = |k: isize, l: usize| -> u64 {
+        let j = i as isize + k;
+        if j < 0 {
+            return NONE.wrapping_add(k as u64);
+        }
+        ctx.toks
+            .get(j as usize)
+            .map_or(NONE.wrapping_add(k as u64), |n| glove_id(n, l))
+    };
+    let c = [0, 1, 2, 3].map(|l| glove_id(t, l));
+    for (l, &x) in c.iter().enumerate() {
+        f(out, 80 + l as u64, x);
+    }
+    f(out, 84, g(-1, 1));
+    f(out, 85, g(1, 1));
+    f(out, 86, g(-1, 3));
+    f(out, 87, g(1, 3));
+    f(out, 88, step(c[1], t.sshape));
+    f(out, 89, step(u64::from(p1), c[2]));
+    let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
+    f(
+        out,
+        97,
+        step(c[2], u64::from(p1) * 16 + u64::from(next_cap)),
+    );
+}
+
 // ---------------------------------------------------------------- model
 
 /// A trained tagger: quantized weights and the gazetteer.
@@ -723,6 +886,7 @@ pub struct NerModel {
     gazetteer: Gazetteer,
     clusters: Clusters,
     ext: ExtGazetteer,
+    glove: GloveClusters,
 }
 
 impl std::fmt::Debug for NerModel {
@@ -738,7 +902,7 @@ impl std::fmt::Debug for NerModel {
 
 #[inline]
 fn bucket(h: u64, bits: u32) -> usize {
-    (fmix(h) >> (64 - bits)) as usize * N_LABELS
+    (fmix(h) >> (64 - bits)) as usize * N_CLASSES
 }
 
 fn prepare(
@@ -746,19 +910,47 @@ fn prepare(
     gaz: &Gazetteer,
     clusters: &Clusters,
     ext: &ExtGazetteer,
+    glove: &GloveClusters,
     exclude: Option<&IdMap<[u8; 4]>>,
 ) -> Vec<Vec<Tok>> {
     let mut buf = Vec::with_capacity(32);
     sentences
         .iter()
         .map(|s| {
-            let mut toks: Vec<Tok> = s.iter().map(|w| make_tok(w, &mut buf)).collect();
+            let mut toks: Vec<Tok> = s
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if exclude.is_none() && is_bare_initial(w, s.get(i + 1).copied()) {
+                        make_tok(&format!("{w}."), &mut buf)
+                    } else {
+                        make_tok(w, &mut buf)
+                    }
+                })
+                .collect();
             gaz.mark(&mut toks, exclude);
             clusters.mark(&mut toks);
             ext.mark(&mut toks);
+            glove.mark(&mut toks);
             toks
         })
         .collect()
+}
+
+/// An initial written without its period ("S Jaishankar", Indian and some wire styles): a
+/// single capital letter other than the words "A" and "I", before a title-case word. When
+/// tagging, the tagger sees it as "S.", the Reuters convention it was trained on (training
+/// keeps the data's own forms: normalising them there cost 0.3 dev F1).
+fn is_bare_initial(word: &str, next: Option<&str>) -> bool {
+    let mut chars = word.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return false;
+    };
+    let title_case_next = next.is_some_and(|n| {
+        let mut n = n.chars();
+        n.next().is_some_and(char::is_uppercase) && n.next().is_some_and(char::is_lowercase)
+    });
+    c.is_ascii_uppercase() && c != 'A' && c != 'I' && title_case_next
 }
 
 fn is_allcaps_sentence(toks: &[Tok]) -> bool {
@@ -772,7 +964,7 @@ fn is_allcaps_sentence(toks: &[Tok]) -> bool {
 
 /// Label scores for a feature list, and (when training) the perceptron update.
 trait Weights {
-    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS];
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES];
     fn update(&mut self, _feats: &[u64], _gold: u8, _pred: u8) {}
 }
 
@@ -783,11 +975,11 @@ struct Quantized<'a> {
 
 impl Weights for Quantized<'_> {
     #[inline]
-    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS] {
-        let mut acc = [0i32; N_LABELS];
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
+        let mut acc = [0i32; N_CLASSES];
         for &h in feats {
             let b = bucket(h, self.bits);
-            if let Some(row) = self.w.get(b..b + N_LABELS) {
+            if let Some(row) = self.w.get(b..b + N_CLASSES) {
                 for (a, &x) in acc.iter_mut().zip(row) {
                     *a += i32::from(x);
                 }
@@ -807,12 +999,12 @@ struct Averaged {
 }
 
 impl Weights for Averaged {
-    fn score(&mut self, feats: &[u64]) -> [f32; N_LABELS] {
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
         self.total += 1;
-        let mut acc = [0f32; N_LABELS];
+        let mut acc = [0f32; N_CLASSES];
         for &h in feats {
             let b = bucket(h, self.bits);
-            for (a, &x) in acc.iter_mut().zip(&self.w[b..b + N_LABELS]) {
+            for (a, &x) in acc.iter_mut().zip(&self.w[b..b + N_CLASSES]) {
                 *a += x;
             }
         }
@@ -846,7 +1038,7 @@ fn decode_doc<W: Weights>(
     if let Some(first) = first {
         for (s, labs) in toks.iter().zip(first) {
             for (t, &l) in s.iter().zip(labs) {
-                if let Some(ty) = label_type(l)
+                if let Some(ty) = class_type(l)
                     && (t.cap || t.allcaps)
                 {
                     agg.entry(t.lower).or_insert([0; 4])[ty] += 1;
@@ -868,7 +1060,7 @@ fn decode_doc<W: Weights>(
         for i in 0..s.len() {
             let hist = doc.history.get(&s[i].lower).copied().unwrap_or(0);
             let mut others = agg.get(&s[i].lower).copied().unwrap_or([0; 4]);
-            if let Some(t) = first.and_then(|f| label_type(f[si][i])) {
+            if let Some(t) = first.and_then(|f| class_type(f[si][i])) {
                 others[t] = others[t].saturating_sub(1);
             }
             let majority = (0..4)
@@ -878,7 +1070,7 @@ fn decode_doc<W: Weights>(
             features(&ctx, i, p1, p2, hist, majority, &doc, &mut feats);
             let sc = weights.score(&feats);
             let mut best = 0u8;
-            for l in 1..N_LABELS {
+            for l in 1..N_CLASSES {
                 if sc[l] > sc[best as usize] {
                     best = l as u8;
                 }
@@ -889,7 +1081,7 @@ fn decode_doc<W: Weights>(
                     weights.update(&feats, gl, best);
                 }
             }
-            if let Some(t) = label_type(best)
+            if let Some(t) = class_type(best)
                 && (s[i].cap || s[i].allcaps)
             {
                 doc.history.insert(s[i].lower, t as u8 + 1);
@@ -906,7 +1098,14 @@ fn decode_doc<W: Weights>(
 impl NerModel {
     /// Tag one document given as sentences of tokens. Returns one label per token.
     pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
-        let toks = prepare(sentences, &self.gazetteer, &self.clusters, &self.ext, None);
+        let toks = prepare(
+            sentences,
+            &self.gazetteer,
+            &self.clusters,
+            &self.ext,
+            &self.glove,
+            None,
+        );
         let ext = !self.ext.map.is_empty();
         let mut w = Quantized {
             w: &self.weights,
@@ -914,6 +1113,9 @@ impl NerModel {
         };
         let first = decode_doc(ext, &toks, None, &mut w, None);
         decode_doc(ext, &toks, None, &mut w, Some(&first))
+            .iter()
+            .map(|s| to_iob2(s))
+            .collect()
     }
 
     /// Serialize to bytes (the `ner.bin` format).
@@ -921,7 +1123,7 @@ impl NerModel {
         let mut out = Vec::with_capacity(self.weights.len() * 2 + self.gazetteer.len() * 12 + 64);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.bits.to_le_bytes());
-        out.extend_from_slice(&(N_LABELS as u32).to_le_bytes());
+        out.extend_from_slice(&(N_CLASSES as u32).to_le_bytes());
         out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
         for w in &self.weights {
             out.extend_from_slice(&w.to_le_bytes());
@@ -954,10 +1156,9 @@ impl NerModel {
 
     /// Parse the `ner.bin` format.
     pub fn from_bytes(b: &[u8]) -> Result<NerModel, ModelError> {
-        if b.len() < 8 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V3) {
+        if b.get(..8) != Some(&MAGIC[..]) {
             return Err(ModelError::BadMagic);
         }
-        let has_clusters = &b[..8] == MAGIC;
         let mut pos = 8;
         let mut take = |n: usize| -> Result<&[u8], ModelError> {
             let s = b.get(pos..pos + n).ok_or(ModelError::Truncated)?;
@@ -972,11 +1173,11 @@ impl NerModel {
         };
         let bits = u32_at(take(4)?);
         let labels = u32_at(take(4)?) as usize;
-        if labels != N_LABELS || !(8..=26).contains(&bits) {
+        if labels != N_CLASSES || !(8..=26).contains(&bits) {
             return Err(ModelError::BadMagic);
         }
         let n = u64_at(take(8)?) as usize;
-        if n != (1usize << bits) * N_LABELS {
+        if n != (1usize << bits) * N_CLASSES {
             return Err(ModelError::Truncated);
         }
         let weights = take(n * 2)?
@@ -991,26 +1192,22 @@ impl NerModel {
             map.insert(u64_at(&c[..8]), [c[8], c[9], c[10], c[11]]);
         }
         let mut clusters = Clusters::default();
-        if has_clusters {
-            let g = u64_at(take(8)?) as usize;
-            let raw = take(g.checked_mul(14).ok_or(ModelError::Truncated)?)?;
-            clusters.map.reserve(g);
-            let u16_at = |s: &[u8]| u16::from_le_bytes([s[0], s[1]]);
-            for c in raw.chunks_exact(14) {
-                clusters.map.insert(
-                    u64_at(&c[..8]),
-                    [u16_at(&c[8..]), u16_at(&c[10..]), u16_at(&c[12..])],
-                );
-            }
+        let g = u64_at(take(8)?) as usize;
+        let raw = take(g.checked_mul(14).ok_or(ModelError::Truncated)?)?;
+        clusters.map.reserve(g);
+        let u16_at = |s: &[u8]| u16::from_le_bytes([s[0], s[1]]);
+        for c in raw.chunks_exact(14) {
+            clusters.map.insert(
+                u64_at(&c[..8]),
+                [u16_at(&c[8..]), u16_at(&c[10..]), u16_at(&c[12..])],
+            );
         }
         let mut ext = ExtGazetteer::default();
-        if has_clusters {
-            let g = u64_at(take(8)?) as usize;
-            let raw = take(g.checked_mul(9).ok_or(ModelError::Truncated)?)?;
-            ext.map.reserve(g);
-            for c in raw.chunks_exact(9) {
-                ext.map.insert(u64_at(&c[..8]), c[8]);
-            }
+        let g = u64_at(take(8)?) as usize;
+        let raw = take(g.checked_mul(9).ok_or(ModelError::Truncated)?)?;
+        ext.map.reserve(g);
+        for c in raw.chunks_exact(9) {
+            ext.map.insert(u64_at(&c[..8]), c[8]);
         }
         Ok(NerModel {
             bits,
@@ -1018,6 +1215,7 @@ impl NerModel {
             gazetteer: Gazetteer { map },
             clusters,
             ext,
+            glove: GloveClusters::embedded(),
         })
     }
 }
@@ -1044,9 +1242,14 @@ fn to_train_doc(d: &ConllDoc, buf: &mut Vec<char>) -> TrainDoc {
         let mut lab = vec![0u8; s.len()];
         for (a, b, ty) in chunks(&tags) {
             let Some(t) = type_index(&ty) else { continue };
-            lab[a] = 1 + t as u8;
-            for l in &mut lab[a + 1..b] {
-                *l = 5 + t as u8;
+            if b - a == 1 {
+                lab[a] = 13 + t as u8;
+            } else {
+                lab[a] = 1 + t as u8;
+                for l in &mut lab[a + 1..b - 1] {
+                    *l = 5 + t as u8;
+                }
+                lab[b - 1] = 9 + t as u8;
             }
             if b - a <= GAZ_MAX {
                 let key = seq_key(s[a..b].iter().map(|(w, _)| make_tok(w, buf).lower));
@@ -1080,7 +1283,7 @@ fn train_run(
     seed: u64,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Vec<f32> {
-    let size = (1usize << bits) * N_LABELS;
+    let size = (1usize << bits) * N_CLASSES;
     let mut m = Averaged {
         w: vec![0f32; size],
         u: vec![0f64; size],
@@ -1118,7 +1321,8 @@ fn train_run(
 
 /// Train a model on CoNLL documents. Deterministic for given inputs.
 ///
-/// Word clusters are learned from the training text itself (labels unused); the gazetteer
+/// Word clusters are learned from the training text itself (labels unused), next to the
+/// embedded GloVe clusters; the gazetteer
 /// from its entity strings (leave-one-document-out while training); the external lists are
 /// filtered against the training text. The weights are the sum of [`ENSEMBLE_RUNS`]
 /// averaged-perceptron runs over different document orders (each scaled to unit maximum).
@@ -1141,6 +1345,7 @@ pub fn train(
         }
     }
     let (no_clusters, no_ext) = (Clusters::default(), ExtGazetteer::default());
+    let glove = GloveClusters::embedded();
     let mut prepared: Vec<Vec<Vec<Tok>>> = tdocs
         .iter()
         .map(|d| {
@@ -1149,7 +1354,14 @@ pub fn train(
                 .iter()
                 .map(|s| s.iter().map(String::as_str).collect())
                 .collect();
-            prepare(&sents, &gazetteer, &no_clusters, &no_ext, Some(&d.own))
+            prepare(
+                &sents,
+                &gazetteer,
+                &no_clusters,
+                &no_ext,
+                &glove,
+                Some(&d.own),
+            )
         })
         .collect();
     let clusters = Clusters::learn(prepared.iter().flatten());
@@ -1161,7 +1373,7 @@ pub fn train(
         }
     }
     let has_ext = !ext.map.is_empty();
-    let mut sum = vec![0f32; (1usize << bits) * N_LABELS];
+    let mut sum = vec![0f32; (1usize << bits) * N_CLASSES];
     for run in 0..ENSEMBLE_RUNS {
         let avg = train_run(
             has_ext,
@@ -1183,12 +1395,26 @@ pub fn train(
         gazetteer,
         clusters,
         ext,
+        glove,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_initials_are_recognised_before_title_case_names_only() {
+        assert!(is_bare_initial("S", Some("Jaishankar")));
+        assert!(is_bare_initial("W", Some("Bush")));
+        assert!(!is_bare_initial("A", Some("Russian")));
+        assert!(!is_bare_initial("I", Some("Think")));
+        assert!(!is_bare_initial("S", Some("JAISHANKAR")));
+        assert!(!is_bare_initial("S", Some("and")));
+        assert!(!is_bare_initial("S", None));
+        assert!(!is_bare_initial("St", Some("Petersburg")));
+        assert!(!is_bare_initial("S.", Some("Jaishankar")));
+    }
 
     #[test]
     fn model_round_trips_through_bytes_and_tags_what_it_learned() {
