@@ -57,28 +57,59 @@ fn class_type(c: u8) -> Option<usize> {
         .then(|| (c as usize - 1) % 4)
 }
 
-/// BILOU classes of one sentence → IOB2 labels.
+/// BILOU classes of one sentence → IOB2 labels. Greedy decoding can produce inconsistent
+/// sequences; their fragments are dropped rather than guessed at: a begin (B) not followed by
+/// an inside or last of its type, and an inside or last (I, L) with no open entity of its
+/// type. (Keeping them as entities scored 92.56 dev F1, dropping them 93.56.)
 fn to_iob2(classes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(classes.len());
     let mut prev: (u8, Option<usize>) = (0, None);
-    for &c in classes {
+    for (k, &c) in classes.iter().enumerate() {
         let ty = class_type(c);
+        let next = classes.get(k + 1).copied().unwrap_or(0);
+        let continued = matches!(next, 5..=12) && class_type(next) == ty;
+        let open = (1..=8).contains(&prev.0) && prev.1 == ty;
+        let fragment = match c {
+            1..=4 => !continued,
+            5..=12 => !open,
+            _ => false,
+        };
         let l = match ty {
+            _ if fragment => 0,
             None => 0,
-            Some(t) => {
-                let starts = matches!(c, 1..=4 | 13..=16);
-                let open = (1..=8).contains(&prev.0) && prev.1 == Some(t);
-                if starts || !open {
-                    1 + t as u8
-                } else {
-                    5 + t as u8
-                }
-            }
+            Some(t) if matches!(c, 1..=4 | 13..=16) || !open => 1 + t as u8,
+            Some(t) => 5 + t as u8,
         };
         out.push(l);
-        prev = (c, ty);
+        prev = if fragment { (0, None) } else { (c, ty) };
     }
     out
+}
+
+/// Clears entity spans with no capital letter and no digit in a sentence that has capitals:
+/// greedy BILOU decoding can leave fragments such as "of" (from "Defence/B Ministers/O
+/// of/I") that no reader would mark. In CoNLL-2003 such gold spans are 4 of 5,942 in dev
+/// ("interior ministry"); text without any capitals is left alone.
+fn drop_lowercase_spans(words: &[&str], labels: &mut [u8]) {
+    let marked = |w: &str| w.chars().any(|c| c.is_uppercase() || c.is_ascii_digit());
+    if !words.iter().any(|w| w.chars().any(char::is_uppercase)) {
+        return;
+    }
+    let mut i = 0;
+    while i < labels.len() {
+        if label_type(labels[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        while end < labels.len() && (5..=8).contains(&labels[end]) {
+            end += 1;
+        }
+        if !words[i..end.min(words.len())].iter().any(|w| marked(w)) {
+            labels[i..end].fill(0);
+        }
+        i = end;
+    }
 }
 
 /// Entity type index (0..4) of a non-O label.
@@ -1114,7 +1145,12 @@ impl NerModel {
         let first = decode_doc(ext, &toks, None, &mut w, None);
         decode_doc(ext, &toks, None, &mut w, Some(&first))
             .iter()
-            .map(|s| to_iob2(s))
+            .zip(sentences)
+            .map(|(classes, words)| {
+                let mut labels = to_iob2(classes);
+                drop_lowercase_spans(words, &mut labels);
+                labels
+            })
             .collect()
     }
 
@@ -1402,6 +1438,44 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bilou_becomes_iob2_and_inconsistent_fragments_are_dropped() {
+        // Classes: B = 1..=4, I = 5..=8, L = 9..=12, U = 13..=16 (PER, ORG, LOC, MISC).
+        assert_eq!(to_iob2(&[2, 10]), [2, 6]);
+        assert_eq!(to_iob2(&[15, 0, 13]), [3, 0, 1]);
+        assert_eq!(to_iob2(&[1, 5, 5, 0]), [1, 5, 5, 0]);
+        assert_eq!(to_iob2(&[1, 9, 13]), [1, 5, 1]);
+        // A begin that nothing continues, and a continuation with nothing open.
+        assert_eq!(to_iob2(&[2, 0, 6, 10]), [0, 0, 0, 0]);
+        assert_eq!(to_iob2(&[1, 13]), [0, 1]);
+        assert_eq!(to_iob2(&[1, 6, 10]), [0, 0, 0]);
+    }
+
+    #[test]
+    fn lowercase_fragments_are_dropped_in_mixed_case_text_only() {
+        let words = [
+            "Defence",
+            "Ministers",
+            "of",
+            "India",
+            "met",
+            "interior",
+            "ministry",
+        ];
+        // B-ORG O B-ORG B-LOC O B-ORG I-ORG
+        let mut labels = [2, 0, 2, 3, 0, 2, 6];
+        drop_lowercase_spans(&words, &mut labels);
+        assert_eq!(labels, [2, 0, 0, 3, 0, 0, 0]);
+        let lower = ["germany", "and", "the", "g7"];
+        let mut labels = [3, 0, 0, 2];
+        drop_lowercase_spans(&lower, &mut labels);
+        assert_eq!(labels, [3, 0, 0, 2]);
+        let digits = ["The", "7-eleven", "chain"];
+        let mut labels = [0, 2, 0];
+        drop_lowercase_spans(&digits, &mut labels);
+        assert_eq!(labels, [0, 2, 0]);
+    }
 
     #[test]
     fn bare_initials_are_recognised_before_title_case_names_only() {
