@@ -86,7 +86,7 @@ async fn main() {
     let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     println!("== librdkafka mock cluster (in-process broker) ==");
     let suffix = "mock".to_string();
-    for t in ["in", "out", "dlq", "replay"] {
+    for t in ["in", "out", "dlq", "second", "replay"] {
         mock.create_topic(&format!("bench-{t}-{suffix}"), PARTITIONS, 1)
             .expect("mock topic");
     }
@@ -109,10 +109,12 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         .create()
         .expect("admin");
     let replay_topic = format!("bench-replay-{suffix}");
+    let second_topic = format!("bench-second-{suffix}");
     let topics: Vec<NewTopic> = [
         &cfg.topics.input,
         &cfg.topics.output,
         &cfg.topics.dead_letter,
+        &second_topic,
         &replay_topic,
     ]
     .iter()
@@ -171,7 +173,7 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
     // first-read cost from the worker's.
     let mut again = cfg.clone();
     again.kafka.group_id = format!("{}-again", cfg.kafka.group_id);
-    again.topics.output = format!("bench-replay-{suffix}");
+    again.topics.output = second_topic.clone();
     let (live2, secs) = run_until_done(again.clone(), RunOptions::live(&again), n).await;
     println!(
         "live worker, second group: {} events + {} dead-lettered in {secs:.2} s = {:.0} articles/s",

@@ -25,7 +25,7 @@ target/release/newsflow enrich --input "$WORK/articles.jsonl" --output /dev/null
 
 log "Worker and replay through the broker"
 start_broker
-NEWSFLOW_BENCH_ARTICLES="$ARTICLES" NEWSFLOW_BENCH_INPUT="$WORK/articles.jsonl" \
+NEWSFLOW_BENCH_INPUT="$WORK/articles.jsonl" \
   cargo bench --locked --bench pipeline
 
 log "Enrichment engine (criterion)"

@@ -792,14 +792,21 @@ mod tests {
 
     #[test]
     fn passthrough_keys_that_break_at_least_once_are_rejected() {
-        for var in [
-            "NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__ENABLE__AUTO__OFFSET__STORE",
-            "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__ACKS",
+        for (var, key) in [
+            (
+                "NEWSFLOW__KAFKA__CONSUMER_PROPERTIES__ENABLE__AUTO__OFFSET__STORE",
+                "consumer_properties.enable.auto.offset.store",
+            ),
+            (
+                "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__ACKS",
+                "producer_properties.acks",
+            ),
         ] {
             let err = Config::from_toml_str(MINIMAL, "t", env(&[(var, "1")]))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("_properties."), "{err}");
+            assert!(err.contains(key), "{err}");
         }
     }
 

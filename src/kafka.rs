@@ -66,7 +66,7 @@ impl SharedTracker {
     /// ack stages, which finish the in-flight records) to another thread first, so the
     /// drain can progress even with a single worker thread (a one-vCPU pod).
     pub fn wait_drained(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
-        blocking(|| self.wait_drained_blocking(partitions, timeout))
+        crate::runtime::blocking(|| self.wait_drained_blocking(partitions, timeout))
     }
 
     fn wait_drained_blocking(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
@@ -83,18 +83,6 @@ impl SharedTracker {
                 Err(p) => p.into_inner().0,
             };
         }
-    }
-}
-
-/// Runs a blocking call from code that may be on a tokio worker thread: on a multi-thread
-/// runtime the worker's other tasks move to another thread first (`block_in_place`).
-pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    let on_multi_thread_runtime = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if on_multi_thread_runtime {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod remote;
 pub mod replay;
+pub mod runtime;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

@@ -376,9 +376,9 @@ async fn read_stage(
         };
         let message = match message {
             Ok(m) => m.detach(),
-            Err(KafkaError::PartitionEOF(_)) => {
+            Err(KafkaError::PartitionEOF(partition)) => {
                 if let Some(ends) = remaining.as_mut() {
-                    drop_finished_partitions(&shared.consumer, ends, &shared.metrics);
+                    drop_finished_partitions(&shared.consumer, partition, ends, &shared.metrics);
                 }
                 continue;
             }
@@ -401,11 +401,7 @@ async fn read_stage(
             let tp = (message.topic().to_string(), message.partition());
             match ends.get(&tp) {
                 Some(&end) if message.offset() < end => {
-                    shared
-                        .metrics
-                        .replay_remaining
-                        .with_label_values(&[&tp.0, &tp.1.to_string()])
-                        .set(end - message.offset() - 1);
+                    set_remaining(&shared.metrics, &tp, end - message.offset() - 1);
                     if message.offset() + 1 >= end {
                         ends.remove(&tp);
                     }
@@ -413,11 +409,7 @@ async fn read_stage(
                 _ => {
                     // Past the end (or not part of the plan): stop reading this partition.
                     if ends.remove(&tp).is_some() {
-                        shared
-                            .metrics
-                            .replay_remaining
-                            .with_label_values(&[&tp.0, &tp.1.to_string()])
-                            .set(0);
+                        set_remaining(&shared.metrics, &tp, 0);
                     }
                     let mut tpl = TopicPartitionList::new();
                     let _ = tpl.add_partition(&tp.0, tp.1);
@@ -468,9 +460,18 @@ async fn read_stage(
     consumed
 }
 
-/// At an end-of-partition event: partitions whose position reached their end are done.
+fn set_remaining(metrics: &Metrics, (topic, partition): &(String, i32), n: i64) {
+    metrics
+        .replay_remaining
+        .with_label_values(&[topic, &partition.to_string()])
+        .set(n);
+}
+
+/// At an end-of-partition event for `partition`: the planned partitions of that number whose
+/// position reached their end are done.
 fn drop_finished_partitions(
     consumer: &Consumer,
+    partition: i32,
     ends: &mut HashMap<(String, i32), i64>,
     metrics: &Metrics,
 ) {
@@ -478,15 +479,19 @@ fn drop_finished_partitions(
         return;
     };
     for e in positions.elements() {
+        if e.partition() != partition {
+            continue;
+        }
         let key = (e.topic().to_string(), e.partition());
         let Some(&end) = ends.get(&key) else {
             continue;
         };
-        // A range that retention deleted after planning gives EOF with no position: only
-        // then (rarely) ask the broker where the log starts now.
+        // EOF short of the end (or with no position) means retention deleted part of the
+        // planned range after planning: only then (rarely) ask the broker where the log
+        // starts now.
         let log_start = match e.offset() {
-            Offset::Offset(_) => None,
-            _ => crate::kafka::blocking(|| {
+            Offset::Offset(pos) if pos >= end => None,
+            _ => crate::runtime::blocking(|| {
                 consumer.fetch_watermarks(&key.0, key.1, Duration::from_secs(5))
             })
             .ok()
@@ -494,16 +499,13 @@ fn drop_finished_partitions(
         };
         if partition_done(e.offset(), log_start, end) {
             ends.remove(&key);
-            metrics
-                .replay_remaining
-                .with_label_values(&[&key.0, &key.1.to_string()])
-                .set(0);
+            set_remaining(metrics, &key, 0);
         }
     }
 }
 
 /// Whether a bounded partition has nothing left below `end`: its position reached the end,
-/// or (when nothing was read, so there is no position) the log now starts at or past it.
+/// or the log now starts at or past it (`log_start`, when the broker was asked).
 fn partition_done(position: Offset, log_start: Option<i64>, end: i64) -> bool {
     match position {
         Offset::Offset(pos) if pos >= end => true,
@@ -844,7 +846,7 @@ mod tests {
         assert!(partition_done(Offset::Invalid, Some(12), 10));
         assert!(partition_done(Offset::Invalid, Some(10), 10));
         assert!(!partition_done(Offset::Invalid, Some(3), 10));
-        // No cached watermark yet (librdkafka reports -1001 as an error or a negative).
+        // The broker could not be asked (an error) or answered no offset (negative).
         assert!(!partition_done(Offset::Invalid, None, 10));
         assert!(!partition_done(Offset::Invalid, Some(-1001), 10));
         // Behind the end but the rest was deleted.

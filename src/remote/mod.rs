@@ -240,15 +240,11 @@ impl RemoteEnricher {
         }
     }
 
-    /// Runs `task` to completion from a synchronous caller.
+    /// Runs `task` to completion from a synchronous caller (on a runtime thread, not the
+    /// enrichment pool, the thread is given up to blocking first; nesting `block_on` in a
+    /// current-thread runtime panics, as it must).
     fn wait<T>(&self, task: tokio::task::JoinHandle<T>) -> Result<T, tokio::task::JoinError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Called on a runtime thread (not the enrichment pool): give the thread up to
-            // blocking first. Panics on a current-thread runtime, as it must.
-            tokio::task::block_in_place(|| self.runtime.block_on(task))
-        } else {
-            self.runtime.block_on(task)
-        }
+        crate::runtime::blocking(|| self.runtime.block_on(task))
     }
 }
 
@@ -319,7 +315,7 @@ impl Inner {
             RemoteTask::TextClassification => {
                 let answers = self.answers::<RemoteLabel>(chunks, deadline).await?;
                 let sentiment = map::sentiment(chunks, &answers, &self.labels);
-                if sentiment.is_none() && !chunks.is_empty() {
+                if sentiment.is_none() {
                     return Err(CallError::Invalid(
                         "no answer carried a label of enrich.remote.label_map".into(),
                     ));

@@ -706,7 +706,13 @@ async fn credential_comes_from_the_environment_and_a_missing_one_stops_start_up(
 // ---------------------------------------------------------------------------------------
 // Through the broker: the worker process with `[enrich.remote]` from the environment.
 
-fn remote_env(url: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, String)> {
+/// The remote model at `url` in front of `enricher` (the local engine behind it); the
+/// tests use the quick `baseline`, which keeps start-up short.
+fn remote_env(
+    url: &str,
+    enricher: &str,
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("NEWSFLOW__ENRICH__REMOTE__URL", url.to_string()),
         (
@@ -718,8 +724,7 @@ fn remote_env(url: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'stati
             "test/fake-ner".to_string(),
         ),
         ("NEWSFLOW__ENRICH__REMOTE__MAX_CONCURRENCY", "4".to_string()),
-        // The remote path is under test; the quick local engine keeps start-up short.
-        ("NEWSFLOW__PIPELINE__ENRICHER", "baseline".to_string()),
+        ("NEWSFLOW__PIPELINE__ENRICHER", enricher.to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env
@@ -728,15 +733,6 @@ fn remote_env(url: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'stati
 fn start_worker(brokers: &str, topics: &Topics, env: &[(&'static str, String)]) -> WorkerProcess {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     WorkerProcess::start(brokers, topics, &unique("remote"), &env)
-}
-
-fn records(prefix: &str, range: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
-    range
-        .map(|n| {
-            let id = format!("{prefix}-{n}");
-            (id.clone(), article(&id, n))
-        })
-        .collect()
 }
 
 /// Events from the output topic by article id (the last one seen wins).
@@ -761,9 +757,13 @@ async fn worker_with_a_healthy_model_server_emits_remote_entities_at_the_right_o
     let Some(brokers) = brokers() else { return };
     let server = FakeModel::start().await;
     let topics = create_topics(&brokers, 2).await;
-    let worker = start_worker(&brokers, &topics, &remote_env(&server.url("ner"), &[]));
+    let worker = start_worker(
+        &brokers,
+        &topics,
+        &remote_env(&server.url("ner"), "baseline", &[]),
+    );
     worker.wait_ready(Duration::from_secs(30)).await;
-    produce(&brokers, &topics.input, &records("healthy", 0..8)).await;
+    produce(&brokers, &topics.input, &articles("healthy-", 0..8)).await;
     let evs = events(&brokers, &topics.output, 8);
     assert_eq!(evs.len(), 8);
     for ev in &evs {
@@ -813,6 +813,7 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
     let topics = create_topics(&brokers, 2).await;
     let env = remote_env(
         &server.url("ner"),
+        "baseline",
         &[
             ("NEWSFLOW__ENRICH__REMOTE__MAX_RETRIES", "1"),
             ("NEWSFLOW__ENRICH__REMOTE__BREAKER_FAILURES", "2"),
@@ -821,7 +822,7 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
     );
     let worker = start_worker(&brokers, &topics, &env);
     worker.wait_ready(Duration::from_secs(30)).await;
-    let failing = records("failing", 0..10);
+    let failing = articles("failing-", 0..10);
     produce(&brokers, &topics.input, &failing).await;
     let evs = events(&brokers, &topics.output, 10);
     let ids: HashSet<&str> = evs
@@ -862,7 +863,7 @@ async fn worker_with_a_failing_model_server_retries_falls_back_opens_the_breaker
     // The server recovers: after the open period a probe closes the breaker.
     server.set(Mode::Healthy);
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let recovered = records("recovered", 10..16);
+    let recovered = articles("recovered-", 10..16);
     produce(&brokers, &topics.input, &recovered).await;
     let evs = events(&brokers, &topics.output, 16);
     let later: Vec<&Value> = evs
@@ -893,6 +894,7 @@ async fn worker_with_dead_letter_fallback_sends_articles_to_the_dead_letter_topi
     let topics = create_topics(&brokers, 1).await;
     let env = remote_env(
         &server.url("ner"),
+        "baseline",
         &[
             ("NEWSFLOW__ENRICH__REMOTE__MAX_RETRIES", "0"),
             ("NEWSFLOW__ENRICH__REMOTE__FALLBACK", "dead-letter"),
@@ -900,7 +902,7 @@ async fn worker_with_dead_letter_fallback_sends_articles_to_the_dead_letter_topi
     );
     let worker = start_worker(&brokers, &topics, &env);
     worker.wait_ready(Duration::from_secs(30)).await;
-    let recs = records("dead", 0..5);
+    let recs = articles("dead-", 0..5);
     produce(&brokers, &topics.input, &recs).await;
     let dead = read_topic(&brokers, &topics.dead_letter, 5, Duration::from_secs(60));
     assert_eq!(dead.len(), 5);
@@ -947,9 +949,13 @@ async fn measure(
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let topics = create_topics(brokers, 3).await;
-    produce(brokers, &topics.input, &records(label, 0..n)).await;
-    let mut env = remote_env(&server.url("ner"), extra);
-    env.retain(|(k, _)| *k != "NEWSFLOW__PIPELINE__ENRICHER");
+    produce(
+        brokers,
+        &topics.input,
+        &articles(&format!("{label}-"), 0..n),
+    )
+    .await;
+    let mut env = remote_env(&server.url("ner"), "local", extra);
     env.push(("NEWSFLOW__KAFKA__SESSION_TIMEOUT_MS", "30000".into()));
     let requests_before = server.requests();
     let worker = start_worker(brokers, &topics, &env);
