@@ -510,14 +510,17 @@ impl SentimentModel {
 
     /// Predicted human rating (-4..4) of one sentence, and its VADER measurements.
     pub fn rate(&self, words: &[&str]) -> (f32, Vader) {
-        let mut seen: Vec<u64> = Vec::with_capacity(2 * words.len());
+        // Each weighted word or stem counts once per sentence; only weighted keys are
+        // tracked, so the duplicate check stays short.
+        let mut seen: Vec<u64> = Vec::new();
         let mut lexical = 0.0f32;
         let (v, dense) = self.scan(words, |key, _| {
-            if !seen.contains(&key) {
+            if let Some(e) = self.words.get(&key)
+                && e.weight != 0.0
+                && !seen.contains(&key)
+            {
                 seen.push(key);
-                if let Some(e) = self.words.get(&key) {
-                    lexical += e.weight;
-                }
+                lexical += e.weight;
             }
         });
         let n = &self.news;
@@ -640,8 +643,8 @@ impl Prepared {
     }
 
     /// Ridge fit on the sentences `idx`: fixed weights, then (key, weight) of features in at
-    /// least `min_df` of those sentences.
-    fn fit(&self, idx: &[usize], lambda: f64, min_df: usize) -> (Vec<f64>, Vec<(u64, f64)>) {
+    /// least `MIN_DF` of those sentences.
+    fn fit(&self, idx: &[usize], lambda: f64) -> (Vec<f64>, Vec<(u64, f64)>) {
         let mut df: HashMap<u64, usize> = HashMap::new();
         for &i in idx {
             for &k in &self.feats[i] {
@@ -650,7 +653,7 @@ impl Prepared {
         }
         let mut vocab: Vec<u64> = df
             .into_iter()
-            .filter(|(_, c)| *c >= min_df)
+            .filter(|(_, c)| *c >= MIN_DF)
             .map(|(k, _)| k)
             .collect();
         vocab.sort_unstable();
@@ -720,7 +723,7 @@ impl Prepared {
                         .filter(|(_, f)| **f != k)
                         .map(|(&i, _)| i)
                         .collect();
-                    let (fixed, words) = self.fit(&train, lambda, MIN_DF);
+                    let (fixed, words) = self.fit(&train, lambda);
                     let words: HashMap<u64, f64> = words.into_iter().collect();
                     for (j, &i) in idx.iter().enumerate() {
                         if fold[j] == k {
@@ -757,7 +760,7 @@ impl Prepared {
 
     /// Fitted news weights on the sentences `idx`, as (name, weight) lines.
     pub fn fit_lines(&self, idx: &[usize], lambda: f64) -> Vec<(String, f32)> {
-        let (fixed, words) = self.fit(idx, lambda, MIN_DF);
+        let (fixed, words) = self.fit(idx, lambda);
         self.weight_lines(&fixed, &words)
     }
 
@@ -778,15 +781,7 @@ fn fold_of(id: &str, folds: usize, salt: u64) -> usize {
         % folds
 }
 
-/// Fitted news weights on all of `data` with ridge penalty `lambda`, as (name, weight) lines
-/// for `model/sentiment_news.tsv`.
-pub fn fit(data: &[Rated], base: &SentimentModel, lambda: f64) -> Vec<(String, f32)> {
-    let p = prepare(data, base);
-    let all: Vec<usize> = (0..p.len()).collect();
-    p.fit_lines(&all, lambda)
-}
-
-/// Weights from `fit` as a model.
+/// Weights from `Prepared::fit_lines` as a model.
 pub fn with_weights(base: &SentimentModel, weights: &[(String, f32)]) -> SentimentModel {
     let text: String = weights.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
     let mut m = base.clone();
@@ -928,7 +923,7 @@ pub const LAMBDA_GRID: &[f64] = &[16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// Ridge penalty of the fixed (VADER and dense) features.
 const DENSE_PENALTY: f64 = 1.0;
 /// Minimum number of dev sentences a word must appear in to get a weight.
-pub const MIN_DF: usize = 3;
+const MIN_DF: usize = 3;
 
 #[cfg(test)]
 mod tests {
