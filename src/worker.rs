@@ -545,6 +545,15 @@ fn process(processor: &Processor, input: &InputRecord) -> Processed {
     Processed { outcome, timings }
 }
 
+/// How much of the input a dead-letter record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadLetterForm {
+    /// The original bytes (truncated to `pipeline.max_message_bytes`) and headers.
+    Full,
+    /// No payload and only newsflow's headers: for a broker that refused the full form.
+    Bare,
+}
+
 /// The dead-letter record for a rejected input: original bytes (truncated to the limit if
 /// needed), original key and headers, and the error and origin in `newsflow.*` headers.
 pub fn dead_letter_record(
@@ -552,14 +561,25 @@ pub fn dead_letter_record(
     input: &InputRecord,
     rejection: &Rejection,
 ) -> OutRecord {
-    let limit = config.pipeline.max_message_bytes;
+    dead_letter_in_form(config, input, rejection, DeadLetterForm::Full)
+}
+
+fn dead_letter_in_form(
+    config: &Config,
+    input: &InputRecord,
+    rejection: &Rejection,
+    form: DeadLetterForm,
+) -> OutRecord {
+    let (limit, mut headers) = match form {
+        DeadLetterForm::Full => (config.pipeline.max_message_bytes, input.headers.clone()),
+        DeadLetterForm::Bare => (0, Vec::new()),
+    };
     let truncated = input.value.len() > limit;
     let payload = if truncated {
         input.value[..limit].to_vec()
     } else {
         input.value.clone()
     };
-    let mut headers = input.headers.clone();
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v.into_bytes()));
     add("newsflow.error.class", rejection.reason.to_string());
     add("newsflow.error.message", rejection.message.clone());
@@ -727,7 +747,12 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
                 reason,
                 message: format!("broker refused the record: {e}"),
             };
-            if let Err(e) = deliver_dead_letter(&shared, &input, &rejection).await {
+            // A refused dead-letter record would be refused again in the same form.
+            let form = match kind {
+                Outcome::DeadLetter { .. } => DeadLetterForm::Bare,
+                Outcome::Event { .. } => DeadLetterForm::Full,
+            };
+            if let Err(e) = deliver_dead_letter(&shared, &input, &rejection, form).await {
                 error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
                 return;
             }
@@ -781,29 +806,20 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
     shared.tracker.notify();
 }
 
-/// Delivers the dead-letter record for `input`. If the broker refuses even that for good
-/// (the original headers plus ours can push a truncated value over its limit), it is sent
-/// once more with no payload and only newsflow's headers, so the partition can move on.
+/// Delivers the dead-letter record for `input`, starting in `form`. If the broker refuses the
+/// full form for good (the original headers plus ours can push a truncated value over its
+/// limit), the bare form follows, so the partition can move on.
 async fn deliver_dead_letter(
     shared: &Shared,
     input: &InputRecord,
     rejection: &Rejection,
+    form: DeadLetterForm,
 ) -> Result<(), SinkError> {
-    let full = dead_letter_record(&shared.config, input, rejection);
-    match shared.sink.deliver(&full, &shared.hard_stop).await {
-        Err(SinkError::Rejected(e)) => {
+    let record = dead_letter_in_form(&shared.config, input, rejection, form);
+    match shared.sink.deliver(&record, &shared.hard_stop).await {
+        Err(SinkError::Rejected(e)) if form == DeadLetterForm::Full => {
             warn!(error = %e, offset = input.offset, "Dead-letter record refused; sending it without its payload");
-            let mut bare = full;
-            bare.payload.clear();
-            bare.headers.retain(|(k, _)| k.starts_with("newsflow."));
-            bare.headers
-                .retain(|(k, _)| k != "newsflow.truncated" && k != "newsflow.original.size");
-            bare.headers
-                .push(("newsflow.truncated".into(), b"true".to_vec()));
-            bare.headers.push((
-                "newsflow.original.size".into(),
-                input.value.len().to_string().into_bytes(),
-            ));
+            let bare = dead_letter_in_form(&shared.config, input, rejection, DeadLetterForm::Bare);
             shared.sink.deliver(&bare, &shared.hard_stop).await
         }
         other => other,
@@ -836,6 +852,53 @@ fn commit_finished(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dead_letter_forms_full_keeps_the_input_bare_keeps_only_newsflow_headers() {
+        let toml = "[kafka]\nbootstrap_servers = \"b:9092\"\ngroup_id = \"g\"\n\
+                    [topics]\ninput = \"in\"\noutput = \"out\"\ndead_letter = \"dlq\"\n\
+                    [pipeline]\nmax_message_bytes = 4096\n";
+        let config = Config::from_toml_str(toml, "t", Vec::new()).unwrap();
+        let input = InputRecord {
+            topic: "in".into(),
+            partition: 2,
+            offset: 7,
+            timestamp_ms: None,
+            key: Some(b"k".to_vec()),
+            value: vec![b'x'; 5000],
+            headers: vec![("trace".into(), b"1".to_vec())],
+        };
+        let rejection = Rejection {
+            reason: "invalid_json",
+            message: "bad".into(),
+        };
+        let header = |r: &OutRecord, k: &str| {
+            r.headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        let full = dead_letter_in_form(&config, &input, &rejection, DeadLetterForm::Full);
+        assert_eq!(full.payload.len(), 4096);
+        assert_eq!(header(&full, "trace").as_deref(), Some("1"));
+        assert_eq!(
+            header(&full, "newsflow.original.size").as_deref(),
+            Some("5000")
+        );
+        let bare = dead_letter_in_form(&config, &input, &rejection, DeadLetterForm::Bare);
+        assert!(bare.payload.is_empty());
+        assert!(bare.headers.iter().all(|(k, _)| k.starts_with("newsflow.")));
+        assert_eq!(header(&bare, "newsflow.truncated").as_deref(), Some("true"));
+        assert_eq!(
+            header(&bare, "newsflow.original.size").as_deref(),
+            Some("5000")
+        );
+        assert_eq!(
+            header(&bare, "newsflow.error.class").as_deref(),
+            Some("invalid_json")
+        );
+        assert_eq!(bare.key, full.key);
+    }
 
     #[test]
     fn bounded_partition_is_done_at_its_end_or_when_retention_deleted_the_rest() {
