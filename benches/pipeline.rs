@@ -3,13 +3,12 @@
 //! generates the input (`NEWSFLOW_TEST_BROKERS`, `NEWSFLOW_BENCH_INPUT`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use newsflow::app::App;
 use newsflow::config::Config;
-use newsflow::kafka::Health;
 use newsflow::metrics::Metrics;
-use newsflow::worker::{self, RunOptions, RunSummary, Subscription};
+use newsflow::worker::{RunOptions, RunSummary, Subscription};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -40,18 +39,11 @@ fn config(brokers: &str, suffix: &str) -> Config {
 }
 
 async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> (RunSummary, f64) {
-    let metrics = Metrics::new().expect("metrics");
-    let enricher = newsflow::cli::build_enricher(&config, &metrics).expect("enricher");
+    let app = App::without_server().expect("metrics");
+    let metrics = app.metrics.clone();
     let shutdown = CancellationToken::new();
     let bounded = matches!(options.subscription, Subscription::Bounded { .. });
-    let run = tokio::spawn(worker::run(
-        config,
-        options,
-        enricher,
-        metrics.clone(),
-        Arc::new(Health::default()),
-        shutdown.clone(),
-    ));
+    let run = tokio::spawn(app.run(config, options, None, shutdown.clone()));
     let mut first: Option<Instant> = None;
     loop {
         let consumed = Metrics::total(&metrics.messages_consumed);

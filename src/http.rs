@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::Health;
+use crate::health::Health;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]

@@ -6,6 +6,8 @@
 //! rebalance callback.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A topic and partition.
 pub type TopicPartition = (String, i32);
@@ -107,6 +109,53 @@ impl OffsetTracker {
     }
 }
 
+/// The offset tracker with a condition variable, so a rebalance can wait for a drain.
+#[derive(Debug, Default)]
+pub struct SharedTracker {
+    inner: Mutex<OffsetTracker>,
+    changed: Condvar,
+}
+
+impl SharedTracker {
+    /// Locks the tracker; a poisoned lock is recovered (the tracker stays consistent
+    /// because every mutation is a single call).
+    pub fn lock(&self) -> MutexGuard<'_, OffsetTracker> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes waiters after a finish.
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits until no record of `partitions` is in flight, or the deadline passes.
+    /// Returns the number still in flight.
+    ///
+    /// The rebalance callback runs inside the consumer's poll, on a tokio worker thread.
+    /// On a multi-thread runtime the wait hands that worker's other tasks (the order and
+    /// ack stages, which finish the in-flight records) to another thread first, so the
+    /// drain can progress even with a single worker thread (a one-vCPU pod).
+    pub fn wait_drained(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
+        crate::runtime::blocking(|| self.wait_drained_blocking(partitions, timeout))
+    }
+
+    fn wait_drained_blocking(&self, partitions: &[TopicPartition], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.lock();
+        loop {
+            let pending = guard.pending_in(Some(partitions));
+            let now = Instant::now();
+            if pending == 0 || now >= deadline {
+                return pending;
+            }
+            guard = match self.changed.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +210,44 @@ mod tests {
                 prop_assert_eq!(t.commit_position("t", 0), Some(expected));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod shared_tracker_tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn tracker_with_one_in_flight() -> Arc<SharedTracker> {
+        let tracker = Arc::new(SharedTracker::default());
+        tracker.lock().begin("in", 0, 7, None);
+        tracker
+    }
+
+    async fn finish_later(tracker: Arc<SharedTracker>) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tracker.lock().finish("in", 0, 7);
+        tracker.notify();
+    }
+
+    /// With a single tokio worker thread (a one-vCPU pod), the task that finishes the
+    /// in-flight record must still run while a rebalance waits for the drain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn drain_wait_lets_other_tasks_finish_on_one_worker_thread() {
+        let tracker = tracker_with_one_in_flight();
+        let waiter = tracker.clone();
+        let left = tokio::spawn(async move {
+            waiter.wait_drained(&[("in".to_string(), 0)], Duration::from_secs(5))
+        });
+        tokio::spawn(finish_later(tracker));
+        assert_eq!(left.await.unwrap(), 0);
+    }
+
+    #[test]
+    fn drain_wait_outside_a_runtime_times_out_with_the_count() {
+        let tracker = tracker_with_one_in_flight();
+        let left = tracker.wait_drained(&[("in".to_string(), 0)], Duration::from_millis(20));
+        assert_eq!(left, 1);
     }
 }

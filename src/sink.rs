@@ -14,6 +14,7 @@ use tracing::warn;
 
 use crate::kafka::KafkaContext;
 use crate::metrics::Metrics;
+use crate::retry::Backoff;
 
 /// Pause before re-trying an enqueue while librdkafka's local queue is full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(20);
@@ -50,21 +51,6 @@ fn is_permanent(e: &KafkaError) -> bool {
                 | RDKafkaErrorCode::MessageBatchTooLarge
         )
     )
-}
-
-/// Exponential back-off between `initial` and `max`.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        self.initial
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max)
-    }
 }
 
 /// The producer side of the worker.
@@ -179,21 +165,5 @@ impl Sink {
     /// Waits for every queued record to be delivered, up to `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(timeout)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        assert_eq!(b.delay(0), Duration::from_millis(100));
-        assert_eq!(b.delay(2), Duration::from_millis(400));
-        assert_eq!(b.delay(30), Duration::from_secs(1));
     }
 }

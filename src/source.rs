@@ -7,8 +7,10 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 
 use crate::config::Config;
-use crate::kafka::{ClientRole, Health, KafkaContext, SharedTracker, consumer_config};
+use crate::health::Health;
+use crate::kafka::{ClientRole, KafkaContext, consumer_config};
 use crate::metrics::Metrics;
+use crate::offsets::SharedTracker;
 
 /// The consumer type every mode uses.
 pub type Consumer = StreamConsumer<KafkaContext>;

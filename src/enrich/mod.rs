@@ -6,7 +6,6 @@
 
 pub mod baseline;
 pub mod cluster;
-pub mod commands;
 pub mod conll;
 pub mod local;
 pub mod ner;

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use newsflow::app::App;
 use newsflow::config::Config;
 use newsflow::enrich::baseline::BaselineEnricher;
-use newsflow::kafka::Health;
 use newsflow::metrics::Metrics;
-use newsflow::worker::{self, RunOptions};
+use newsflow::worker::RunOptions;
 use rdkafka::mocking::MockCluster;
 use tokio_util::sync::CancellationToken;
 
@@ -44,14 +44,13 @@ async fn static_membership_worker_processes_everything_and_commits() {
         Vec::new(),
     )
     .unwrap();
-    let metrics = Metrics::new().unwrap();
+    let app = App::without_server().unwrap();
+    let metrics = app.metrics.clone();
     let shutdown = CancellationToken::new();
-    let run = tokio::spawn(worker::run(
+    let run = tokio::spawn(app.run(
         config.clone(),
         RunOptions::live(&config),
-        Arc::new(BaselineEnricher),
-        metrics.clone(),
-        Arc::new(Health::default()),
+        Some(Arc::new(BaselineEnricher)),
         shutdown.clone(),
     ));
     let deadline = Instant::now() + Duration::from_secs(30);

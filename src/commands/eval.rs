@@ -1,43 +1,14 @@
-//! The `newsflow train ner`, `newsflow eval ner` and `newsflow eval sentiment` commands.
+//! `newsflow eval ner` and `newsflow eval sentiment`: accuracy figures on labelled data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::conll::{self, Scorer};
-use super::ner::{self, NerModel};
-use super::sentiment::{self, SentimentModel};
-use super::tokenize;
-
-/// Hash-table size of the shipped model: 2^bits rows of 17 BILOU classes.
-pub const DEFAULT_BITS: u32 = 19;
-
-/// `newsflow train ner --data FILE... --output FILE [--epochs N]`.
-pub fn train_ner(data: &[PathBuf], output: &Path, epochs: usize) -> anyhow::Result<()> {
-    let mut docs = Vec::new();
-    for path in data {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let d = conll::parse(&text);
-        println!("{}: {} documents", path.display(), d.len());
-        docs.extend(d);
-    }
-    anyhow::ensure!(!docs.is_empty(), "no CoNLL documents in the training data");
-    let started = Instant::now();
-    let model = ner::train(&docs, epochs, DEFAULT_BITS, |epoch, err| {
-        println!("epoch {epoch}: training token error rate {err:.4}");
-    });
-    let bytes = model.to_bytes();
-    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
-    println!(
-        "trained in {:.1}s; wrote {} ({:.1} MB)",
-        started.elapsed().as_secs_f64(),
-        output.display(),
-        bytes.len() as f64 / 1e6
-    );
-    Ok(())
-}
+use crate::enrich::conll::{self, Scorer};
+use crate::enrich::ner::{self, NerModel};
+use crate::enrich::sentiment::{self, SentimentModel};
+use crate::enrich::tokenize;
 
 /// `newsflow eval ner --data FILE.conll [--model FILE]`.
 pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
@@ -50,7 +21,7 @@ pub fn eval_ner(data: &Path, model: Option<&Path>) -> anyhow::Result<()> {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
             NerModel::from_bytes(&bytes).with_context(|| format!("loading {}", p.display()))?
         }
-        None => super::local::default_ner_model()?,
+        None => crate::enrich::local::default_ner_model()?,
     };
     let load_ms = load_started.elapsed().as_secs_f64() * 1e3;
     let mut scorer = Scorer::default();

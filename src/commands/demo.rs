@@ -11,10 +11,11 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
+use crate::telemetry::init_logging;
 
-const SEED_ARTICLE: &str = include_str!("../samples/seed-article.txt");
-const SAMPLE_ARTICLES: &str = include_str!("../samples/articles.jsonl");
+const SEED_ARTICLE: &str = include_str!("../../samples/seed-article.txt");
+const SAMPLE_ARTICLES: &str = include_str!("../../samples/articles.jsonl");
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn demo_config(bootstrap: &str) -> anyhow::Result<Config> {
@@ -39,7 +40,8 @@ fn demo_config(bootstrap: &str) -> anyhow::Result<Config> {
 }
 
 /// Runs the demo and prints what came out.
-pub async fn run(full: bool) -> anyhow::Result<()> {
+pub async fn command(full: bool) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
     let cluster = MockCluster::new(1).context("starting the mock cluster")?;
     cluster.create_topic("news.raw", 3, 1)?;
     cluster.create_topic("news.enriched", 3, 1)?;
@@ -75,7 +77,7 @@ pub async fn run(full: bool) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(crate::cli::run_worker(config, shutdown.clone()));
+    let worker = tokio::spawn(crate::app::run_live(config, shutdown.clone()));
     let watcher = output_watcher(&bootstrap)?;
     let started = Instant::now();
     let mut events = Vec::new();

@@ -10,16 +10,33 @@ use anyhow::Context as _;
 use chrono::Utc;
 use rayon::prelude::*;
 
+use crate::app::build_local_enricher;
+use crate::cli::EnricherArg;
+use crate::config::{EnricherKind, LogFormat};
 use crate::enrich::Enricher;
 use crate::event::Provenance;
 use crate::pipeline::Processor;
+use crate::telemetry::init_logging;
 
 /// Articles per parallel batch (keeps output ordered and memory bounded).
 const BATCH: usize = 256;
 /// The file mode's size limit matches the worker's default.
 const MAX_BYTES: usize = 1 << 20;
 
-/// Runs the command; `-` is stdin or stdout.
+/// `newsflow enrich`: builds the chosen engine and runs [`run`] off the async runtime.
+pub async fn command(input: String, output: String, enricher: EnricherArg) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
+    let kind = match enricher {
+        EnricherArg::Local => EnricherKind::Local,
+        EnricherArg::Baseline => EnricherKind::Baseline,
+    };
+    let enricher = build_local_enricher(kind)?;
+    tokio::task::spawn_blocking(move || run(&input, &output, enricher))
+        .await
+        .context("enrich task failed")?
+}
+
+/// Runs the pipeline over a file; `-` is stdin or stdout.
 pub fn run(input: &str, output: &str, enricher: Arc<dyn Enricher>) -> anyhow::Result<()> {
     let mut data = Vec::new();
     if input == "-" {

@@ -1,0 +1,138 @@
+//! The ack task: awaits broker acknowledgements, dead-letters refused records, stores
+//! offsets of the contiguous finished prefix.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rdkafka::consumer::Consumer as _;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{error, warn};
+
+use super::dead_letter::{DeadLetterForm, dead_letter_in_form};
+use super::{Outcome, Pending, Shared, Subscription};
+use crate::pipeline::Rejection;
+use crate::sink::SinkError;
+use crate::source::InputRecord;
+
+/// The ack task: acknowledgements (concurrently), retries, offset storing.
+pub(super) async fn ack_task(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                Some(p) => { tasks.spawn(confirm(shared.clone(), p)); }
+                None => break,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn confirm(shared: Arc<Shared>, pending: Pending) {
+    let Pending {
+        input,
+        record,
+        delivery,
+        kind,
+        enqueued_at,
+        _slot,
+    } = pending;
+    let m = &shared.metrics;
+    let result = shared
+        .sink
+        .confirm(&record, delivery, &shared.hard_stop)
+        .await;
+    let kind = match result {
+        Ok(()) => kind,
+        Err(SinkError::Rejected(e)) => {
+            // Refused for good after enqueue (e.g. too large for the topic): dead-letter it;
+            // a refused dead-letter record is sent again without its payload.
+            let reason = match kind {
+                Outcome::DeadLetter { reason } => reason,
+                Outcome::Event { .. } => "output_rejected",
+            };
+            let rejection = Rejection {
+                reason,
+                message: format!("broker refused the record: {e}"),
+            };
+            // A refused dead-letter record would be refused again in the same form.
+            let form = match kind {
+                Outcome::DeadLetter { .. } => DeadLetterForm::Bare,
+                Outcome::Event { .. } => DeadLetterForm::Full,
+            };
+            if let Err(e) = deliver_dead_letter(&shared, &input, &rejection, form).await {
+                error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
+                return;
+            }
+            Outcome::DeadLetter { reason }
+        }
+        Err(SinkError::Cancelled(_)) => {
+            return; // Not finished: the offset is not stored, the record will be redelivered.
+        }
+    };
+    m.stage_duration
+        .with_label_values(&["produce"])
+        .observe(enqueued_at.elapsed().as_secs_f64());
+    match kind {
+        Outcome::Event {
+            entity_counts,
+            sentiment,
+        } => {
+            m.events_produced.with_label_values(&[&record.topic]).inc();
+            for (t, n) in entity_counts {
+                m.entities_extracted
+                    .with_label_values(&[t.as_str()])
+                    .inc_by(n);
+            }
+            m.sentiment_score.observe(sentiment);
+        }
+        Outcome::DeadLetter { reason } => {
+            m.dead_lettered.with_label_values(&[reason]).inc();
+        }
+    }
+    // Replays read old records on purpose: their age is not a latency.
+    if let Some(ts) = input.timestamp_ms
+        && matches!(shared.options.subscription, Subscription::Group)
+    {
+        let age = (Utc::now().timestamp_millis() - ts).max(0) as f64 / 1000.0;
+        m.end_to_end_latency.observe(age);
+    }
+    {
+        // Stored under the lock, so two completions can never store positions out of order.
+        let mut tracker = shared.tracker.lock();
+        if let Some(position) = tracker.finish(&input.topic, input.partition, input.offset) {
+            let mut tpl = TopicPartitionList::new();
+            if tpl
+                .add_partition_offset(&input.topic, input.partition, Offset::Offset(position))
+                .is_ok()
+            {
+                // Fails only if the partition was revoked meanwhile; its new owner re-reads.
+                let _ = shared.consumer.store_offsets(&tpl);
+            }
+        }
+    }
+    shared.tracker.notify();
+}
+
+/// Delivers the dead-letter record for `input`, starting in `form`. If the broker refuses the
+/// full form for good (the original headers plus ours can push a truncated value over its
+/// limit), the bare form follows, so the partition can move on.
+async fn deliver_dead_letter(
+    shared: &Shared,
+    input: &InputRecord,
+    rejection: &Rejection,
+    form: DeadLetterForm,
+) -> Result<(), SinkError> {
+    let record = dead_letter_in_form(&shared.config, input, rejection, form);
+    match shared.sink.deliver(&record, &shared.hard_stop).await {
+        Err(SinkError::Rejected(e)) if form == DeadLetterForm::Full => {
+            warn!(error = %e, offset = input.offset, "Dead-letter record refused; sending it without its payload");
+            let bare = dead_letter_in_form(&shared.config, input, rejection, DeadLetterForm::Bare);
+            shared.sink.deliver(&bare, &shared.hard_stop).await
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,379 @@
+//! The worker: reads records, runs the pure pipeline on a thread pool, produces events in
+//! input order, stores offsets only for the contiguous prefix of acknowledged records, and
+//! drains, flushes and commits on shutdown.
+//!
+//! Three concurrent tasks joined by bounded channels (a "stage" is a pipeline stage, never
+//! one of these):
+//! 1. **read** ([`read`]): consume, register the offset, hand the record to the pool;
+//! 2. **order** ([`order`]): await results in input order, enqueue to the producer in order;
+//! 3. **ack** ([`ack`]): await broker acknowledgements, retry transient failures, store
+//!    offsets.
+//!
+//! [`bounded`] tracks end offsets for replays; [`dead_letter`] builds dead-letter records.
+//!
+//! At most `pipeline.max_in_flight` records are between stage 1 and the end of stage 3.
+
+mod ack;
+mod bounded;
+mod dead_letter;
+mod order;
+mod read;
+
+pub use dead_letter::dead_letter_record;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::producer::DeliveryFuture;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::enrich::{Enricher, EntityType};
+use crate::health::Health;
+use crate::kafka::{ClientRole, KafkaContext, producer_config};
+use crate::metrics::Metrics;
+use crate::offsets::SharedTracker;
+use crate::pipeline::{Processor, Rejection, StageTimings};
+use crate::retry::Backoff;
+use crate::sink::{OutRecord, Sink};
+use crate::source::{Consumer, InputRecord, create_consumer};
+
+/// Where the worker reads from and how it stops.
+#[derive(Debug, Clone)]
+pub enum Subscription {
+    /// Join `group_id` and subscribe to the input topics (the live worker).
+    Group,
+    /// Manually assigned partitions from start offsets up to (excluding) end offsets; the
+    /// run ends by itself when every partition reached its end (replay).
+    Bounded {
+        starts: Vec<(String, i32, i64)>,
+        ends: HashMap<(String, i32), i64>,
+    },
+}
+
+/// What a run does beyond the config.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub group_id: String,
+    pub output_topic: String,
+    pub subscription: Subscription,
+    /// Added to every produced event (e.g. the replay marker).
+    pub extra_headers: Vec<(String, Vec<u8>)>,
+    /// Articles per second, when limited.
+    pub rate_limit: Option<f64>,
+}
+
+impl RunOptions {
+    /// The live worker's options.
+    pub fn live(config: &Config) -> Self {
+        RunOptions {
+            group_id: config.kafka.group_id.clone(),
+            output_topic: config.topics.output.clone(),
+            subscription: Subscription::Group,
+            extra_headers: Vec::new(),
+            rate_limit: None,
+        }
+    }
+}
+
+/// Counts at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub consumed: u64,
+    pub produced: u64,
+    pub dead_lettered: u64,
+    /// Records read but not finished by the drain deadline (redelivered on restart).
+    pub unfinished: usize,
+}
+
+/// A record on its way through the order and ack tasks.
+struct Job {
+    input: Arc<InputRecord>,
+    result: oneshot::Receiver<Processed>,
+    slot: Slot,
+}
+
+/// What the pool returns for one record.
+struct Processed {
+    outcome: Result<ProcessedEvent, Rejection>,
+    timings: StageTimings,
+}
+
+struct ProcessedEvent {
+    key: String,
+    event_id: String,
+    json: Vec<u8>,
+    entity_counts: Vec<(EntityType, u64)>,
+    sentiment: f64,
+}
+
+/// A record enqueued to the producer, awaiting acknowledgement.
+struct Pending {
+    input: Arc<InputRecord>,
+    record: OutRecord,
+    delivery: DeliveryFuture,
+    kind: Outcome,
+    enqueued_at: Instant,
+    _slot: Slot,
+}
+
+/// One of the `max_in_flight` places a record holds from read to acknowledgement (or to
+/// being abandoned at the shutdown deadline); keeps `newsflow_inflight_messages` true on
+/// every path.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Slot {
+            _permit: permit,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+enum Outcome {
+    Event {
+        entity_counts: Vec<(EntityType, u64)>,
+        sentiment: f64,
+    },
+    DeadLetter {
+        reason: &'static str,
+    },
+}
+
+/// Everything the tasks share.
+struct Shared {
+    config: Config,
+    options: RunOptions,
+    metrics: Metrics,
+    tracker: Arc<SharedTracker>,
+    consumer: Arc<Consumer>,
+    sink: Sink,
+    hard_stop: CancellationToken,
+}
+
+/// Runs the worker until `shutdown` is cancelled (or, for a bounded subscription, until
+/// every partition reached its end), then drains, flushes and commits.
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    enricher: Arc<dyn Enricher>,
+    metrics: Metrics,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary> {
+    let tracker = Arc::new(SharedTracker::default());
+    let consumer = Arc::new(
+        create_consumer(
+            &config,
+            &options.group_id,
+            matches!(options.subscription, Subscription::Bounded { .. }),
+            &metrics,
+            &health,
+            &tracker,
+        )
+        .context("creating the Kafka consumer")?,
+    );
+    let producer = producer_config(&config)
+        .create_with_context(KafkaContext::new(
+            ClientRole::Producer,
+            metrics.clone(),
+            health.clone(),
+            tracker.clone(),
+            Duration::from_millis(config.shutdown.drain_timeout_ms),
+        ))
+        .context("creating the Kafka producer")?;
+    let backoff = Backoff {
+        initial: Duration::from_millis(config.pipeline.retry_backoff_initial_ms),
+        max: Duration::from_millis(config.pipeline.retry_backoff_max_ms),
+    };
+    let sink = Sink::new(producer, backoff, metrics.clone());
+    check_topics(&consumer, &config, &options, &shutdown).await?;
+    match &options.subscription {
+        Subscription::Group => {
+            consumer
+                .subscribe(&config.topics.inputs())
+                .context("subscribing to input topics")?;
+        }
+        Subscription::Bounded { starts, .. } => {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition, offset) in starts {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .context("building the assignment")?;
+            }
+            consumer.assign(&tpl).context("assigning partitions")?;
+            metrics.assigned_partitions.set(tpl.count() as i64);
+        }
+    }
+    health.set_connected(true);
+    metrics.ready.set(i64::from(health.is_ready()));
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        // Remote enrichment blocks pool threads on HTTP: add one per allowed request.
+        .num_threads(
+            config.pipeline.worker_threads()
+                + config
+                    .enrich
+                    .remote
+                    .as_ref()
+                    .map_or(0, |r| r.max_concurrency),
+        )
+        .thread_name(|i| format!("newsflow-enrich-{i}"))
+        .build()
+        .context("starting the enrichment pool")?;
+    let processor = Processor::new(enricher, config.pipeline.max_message_bytes);
+    let max_in_flight = config.pipeline.max_in_flight;
+    let shared = Arc::new(Shared {
+        config,
+        options,
+        metrics: metrics.clone(),
+        tracker,
+        consumer,
+        sink,
+        hard_stop: CancellationToken::new(),
+    });
+
+    let (order_tx, order_rx) = mpsc::channel::<Job>(max_in_flight);
+    let (ack_tx, ack_rx) = mpsc::channel::<Pending>(max_in_flight);
+    let order = tokio::spawn(order::order_task(shared.clone(), order_rx, ack_tx));
+    let ack = tokio::spawn(ack::ack_task(shared.clone(), ack_rx));
+
+    let consumed = read::read_task(
+        &shared,
+        &pool,
+        &processor,
+        order_tx,
+        Arc::new(Semaphore::new(max_in_flight)),
+        &shutdown,
+    )
+    .await;
+
+    // Drain: the read task has stopped and dropped its sender; wait for the rest.
+    health.set_shutting_down();
+    metrics.ready.set(0);
+    let drain = Duration::from_millis(shared.config.shutdown.drain_timeout_ms);
+    let started = Instant::now();
+    let drained = tokio::time::timeout(drain, async {
+        let _ = order.await;
+        let _ = ack.await;
+    })
+    .await;
+    if drained.is_err() {
+        warn!("Drain deadline passed; unfinished records will be redelivered");
+        shared.hard_stop.cancel();
+    }
+    let flush_for = drain
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(500));
+    if let Err(e) = shared.sink.flush(flush_for) {
+        warn!(error = %e, "Producer flush incomplete");
+    }
+    let unfinished = shared.tracker.lock().pending_in(None);
+    commit_finished(&shared);
+    // Closing the consumer revokes its partitions: nothing is left for that revoke to drain.
+    shared.tracker.lock().clear();
+    let summary = RunSummary {
+        consumed,
+        produced: Metrics::total(&metrics.events_produced),
+        dead_lettered: Metrics::total(&metrics.dead_lettered),
+        unfinished,
+    };
+    info!(
+        consumed = summary.consumed,
+        produced = summary.produced,
+        dead_lettered = summary.dead_lettered,
+        unfinished,
+        "Worker stopped"
+    );
+    Ok(summary)
+}
+
+/// Waits for the brokers (retrying with back-off; `/readyz` stays 503 meanwhile), then
+/// fails fast, with a clear message, when an input topic does not exist.
+async fn check_topics(
+    consumer: &Arc<Consumer>,
+    config: &Config,
+    options: &RunOptions,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut topics: Vec<String> = config
+        .topics
+        .inputs()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if let Subscription::Bounded { starts, .. } = &options.subscription {
+        topics = starts.iter().map(|(t, _, _)| t.clone()).collect();
+        topics.dedup();
+    }
+    let mut attempt = 0u32;
+    loop {
+        let c = consumer.clone();
+        let metadata =
+            tokio::task::spawn_blocking(move || c.fetch_metadata(None, Duration::from_secs(10)))
+                .await
+                .context("metadata task failed")?;
+        match metadata {
+            Ok(metadata) => {
+                for topic in &topics {
+                    let found = metadata.topics().iter().find(|t| t.name() == topic);
+                    match found {
+                        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
+                        _ => anyhow::bail!("input topic `{topic}` does not exist"),
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                let delay = Duration::from_millis(config.pipeline.retry_backoff_initial_ms)
+                    .saturating_mul(1 << attempt.min(6))
+                    .min(Duration::from_millis(config.pipeline.retry_backoff_max_ms));
+                attempt = attempt.saturating_add(1);
+                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Brokers unreachable; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => anyhow::bail!("shut down before the brokers were reachable"),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Commits the contiguous finished prefix of every tracked partition.
+fn commit_finished(shared: &Shared) {
+    let positions = shared.tracker.lock().commit_positions();
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), pos) in positions {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(pos));
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    match shared.consumer.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => info!(partitions = tpl.count(), "Committed offsets"),
+        Err(e) => {
+            shared
+                .metrics
+                .processing_errors
+                .with_label_values(&["commit"])
+                .inc();
+            warn!(error = %e, "Final commit failed; records may be redelivered")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The order task: results in input order, handed to the producer in that order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+use super::dead_letter::dead_letter_record;
+use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
+use crate::event::{CONTENT_TYPE, SCHEMA_VERSION};
+use crate::pipeline::{Rejection, StageTimings};
+use crate::sink::{OutRecord, SinkError};
+
+/// The output record for an event; takes the event so its JSON moves, not copies.
+fn event_record(options: &RunOptions, event: ProcessedEvent) -> (OutRecord, Outcome) {
+    let mut headers = vec![
+        ("content-type".to_string(), CONTENT_TYPE.as_bytes().to_vec()),
+        (
+            "newsflow.schema.version".to_string(),
+            SCHEMA_VERSION.as_bytes().to_vec(),
+        ),
+        (
+            "newsflow.event.id".to_string(),
+            event.event_id.as_bytes().to_vec(),
+        ),
+    ];
+    headers.extend(options.extra_headers.iter().cloned());
+    let record = OutRecord {
+        topic: options.output_topic.clone(),
+        key: Some(event.key.into_bytes()),
+        payload: event.json,
+        headers,
+    };
+    let outcome = Outcome::Event {
+        entity_counts: event.entity_counts,
+        sentiment: event.sentiment,
+    };
+    (record, outcome)
+}
+
+/// The order task: results in input order → producer queue in the same order.
+pub(super) async fn order_task(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Job>,
+    ack_tx: mpsc::Sender<Pending>,
+) {
+    while let Some(job) = rx.recv().await {
+        let processed = job.result.await.unwrap_or_else(|_| Processed {
+            outcome: Err(Rejection {
+                reason: "internal",
+                message: "processing thread failed".into(),
+            }),
+            timings: StageTimings::default(),
+        });
+        let m = &shared.metrics;
+        m.stage_duration
+            .with_label_values(&["parse"])
+            .observe(processed.timings.parse.as_secs_f64());
+        if processed.outcome.is_ok() {
+            m.stage_duration
+                .with_label_values(&["normalize"])
+                .observe(processed.timings.normalize.as_secs_f64());
+            m.stage_duration
+                .with_label_values(&["enrich"])
+                .observe(processed.timings.enrich.as_secs_f64());
+        }
+        let (record, kind) = match processed.outcome {
+            Ok(event) => event_record(&shared.options, event),
+            Err(rejection) => {
+                warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason, error = %rejection.message, "Dead-lettering record");
+                (
+                    dead_letter_record(&shared.config, &job.input, &rejection),
+                    Outcome::DeadLetter {
+                        reason: rejection.reason,
+                    },
+                )
+            }
+        };
+        let enqueued_at = Instant::now();
+        let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
+            Ok(d) => (record, kind, d),
+            Err(SinkError::Rejected(e)) => {
+                let rejection = Rejection {
+                    reason: "output_rejected",
+                    message: format!("broker refused the event: {e}"),
+                };
+                let dlq = dead_letter_record(&shared.config, &job.input, &rejection);
+                match shared.sink.enqueue(&dlq, &shared.hard_stop).await {
+                    Ok(d) => (
+                        dlq,
+                        Outcome::DeadLetter {
+                            reason: "output_rejected",
+                        },
+                        d,
+                    ),
+                    Err(e) => {
+                        error!(error = %e, offset = job.input.offset, "Cannot dead-letter record; it stays uncommitted");
+                        continue;
+                    }
+                }
+            }
+            Err(SinkError::Cancelled(_)) => continue,
+        };
+        let pending = Pending {
+            input: job.input,
+            record,
+            delivery,
+            kind,
+            enqueued_at,
+            _slot: job.slot,
+        };
+        if ack_tx.send(pending).await.is_err() {
+            break;
+        }
+    }
+}
