@@ -279,9 +279,18 @@ pub struct PipelineConfig {
     /// Messages read but not yet acknowledged, across all partitions.
     #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight: usize,
+    /// Bytes in flight, charged as three copies of each record's value (input, event,
+    /// producer copy) plus 4 KiB; with `max_in_flight` it bounds the worker's memory. A
+    /// record larger than the whole budget is admitted alone.
+    #[serde(default = "defaults::max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
     /// Larger values are dead-lettered (truncated to this size).
     #[serde(default = "defaults::max_message_bytes")]
     pub max_message_bytes: usize,
+    /// A record still processing this long after a thread started on it is dead-lettered
+    /// as `timeout`; its partition moves on.
+    #[serde(default = "defaults::record_timeout_ms")]
+    pub record_timeout_ms: u64,
     /// Threads that enrich in parallel; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
@@ -298,7 +307,9 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             max_in_flight: defaults::max_in_flight(),
+            max_in_flight_bytes: defaults::max_in_flight_bytes(),
             max_message_bytes: defaults::max_message_bytes(),
+            record_timeout_ms: defaults::record_timeout_ms(),
             workers: 0,
             enricher: defaults::enricher(),
             retry_backoff_initial_ms: defaults::retry_backoff_initial_ms(),
@@ -385,6 +396,12 @@ mod defaults {
     }
     pub fn max_message_bytes() -> usize {
         1 << 20
+    }
+    pub fn max_in_flight_bytes() -> usize {
+        64 << 20
+    }
+    pub fn record_timeout_ms() -> u64 {
+        5_000
     }
     pub fn enricher() -> EnricherKind {
         EnricherKind::Local

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub stage_duration: HistogramVec,
     pub end_to_end_latency: Histogram,
     pub inflight: IntGauge,
+    /// 1 while the read task has paused its partitions because the in-flight budget is used.
+    pub backpressure_paused: IntGauge,
     pub consumer_lag: IntGaugeVec,
     pub consumer_committed_lag: IntGaugeVec,
     pub consumer_lag_seconds: GaugeVec,
@@ -162,6 +164,11 @@ impl Metrics {
                 &r,
                 "newsflow_inflight_messages",
                 "Records read but not yet acknowledged.",
+            )?,
+            backpressure_paused: int_gauge(
+                &r,
+                "newsflow_backpressure_paused",
+                "1 while partitions are paused because the in-flight budget is used up.",
             )?,
             consumer_lag: int_gauge_vec(
                 &r,
@@ -322,6 +329,7 @@ mod tests {
             "newsflow_messages_dead_lettered_total",
             "newsflow_stage_duration_seconds",
             "newsflow_inflight_messages",
+            "newsflow_backpressure_paused",
             "newsflow_entities_extracted_total",
             "newsflow_build_info",
             "newsflow_ready",

@@ -24,7 +24,8 @@ pub struct Rejection {
 /// `enrich`: the enricher panicked on the article; `internal`: any other stage did;
 /// `output_rejected`: the broker refused the event for good (e.g. too large).
 /// `remote_unavailable`: the remote model failed and `fallback = "dead-letter"`.
-pub const REJECTION_REASONS: [&str; 10] = [
+/// `timeout`: processing exceeded `pipeline.record_timeout_ms`.
+pub const REJECTION_REASONS: [&str; 11] = [
     "empty",
     "too_large",
     "invalid_utf8",
@@ -35,6 +36,7 @@ pub const REJECTION_REASONS: [&str; 10] = [
     "internal",
     "output_rejected",
     "remote_unavailable",
+    "timeout",
 ];
 
 /// Time spent in each pure stage.

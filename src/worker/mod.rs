@@ -11,10 +11,13 @@
 //!
 //! [`bounded`] tracks end offsets for replays; [`dead_letter`] builds dead-letter records.
 //!
-//! At most `pipeline.max_in_flight` records are between stage 1 and the end of stage 3.
+//! At most `pipeline.max_in_flight` records and `pipeline.max_in_flight_bytes` bytes
+//! ([`budget`]) are between the read task and acknowledgement; when either is used up the
+//! read task pauses its partitions and keeps polling.
 
 mod ack;
 mod bounded;
+mod budget;
 mod dead_letter;
 mod order;
 mod read;
@@ -29,10 +32,11 @@ use anyhow::Context as _;
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use self::budget::{Admission, Budget};
 use crate::config::Config;
 use crate::enrich::{Enricher, EntityType};
 use crate::health::Health;
@@ -95,6 +99,9 @@ pub struct RunSummary {
 /// A record on its way through the order and ack tasks.
 struct Job {
     input: Arc<InputRecord>,
+    /// When a pool thread started on the record: its deadline counts from then, so time
+    /// spent queued behind other records is never charged to it.
+    started: oneshot::Receiver<Instant>,
     result: oneshot::Receiver<Processed>,
     slot: Slot,
 }
@@ -127,15 +134,15 @@ struct Pending {
 /// being abandoned at the shutdown deadline); keeps `newsflow_inflight_messages` true on
 /// every path.
 struct Slot {
-    _permit: OwnedSemaphorePermit,
+    _admission: Admission,
     gauge: prometheus::IntGauge,
 }
 
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit, gauge: &prometheus::IntGauge) -> Self {
+    fn new(admission: Admission, gauge: &prometheus::IntGauge) -> Self {
         gauge.inc();
         Slot {
-            _permit: permit,
+            _admission: admission,
             gauge: gauge.clone(),
         }
     }
@@ -239,6 +246,7 @@ pub async fn run(
         .context("starting the enrichment pool")?;
     let processor = Processor::new(enricher, config.pipeline.max_message_bytes);
     let max_in_flight = config.pipeline.max_in_flight;
+    let max_in_flight_bytes = config.pipeline.max_in_flight_bytes;
     let shared = Arc::new(Shared {
         config,
         options,
@@ -259,7 +267,7 @@ pub async fn run(
         &pool,
         &processor,
         order_tx,
-        Arc::new(Semaphore::new(max_in_flight)),
+        Budget::new(max_in_flight, max_in_flight_bytes),
         &shutdown,
     )
     .await;

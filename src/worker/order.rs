@@ -1,9 +1,11 @@
 //! The order task: results in input order, handed to the producer in that order.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tracing::{error, warn};
 
 use super::dead_letter::dead_letter_record;
@@ -39,20 +41,74 @@ fn event_record(options: &RunOptions, event: ProcessedEvent) -> (OutRecord, Outc
     (record, outcome)
 }
 
-/// The order task: results in input order → producer queue in the same order.
+/// The order task: routes each record to its partition's lane. Lanes run concurrently, so
+/// a slow record holds back only the later records of its own partition.
 pub(super) async fn order_task(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Job>,
     ack_tx: mpsc::Sender<Pending>,
 ) {
+    // Lane queues need no bound of their own: every job in them holds a share of the
+    // in-flight budget, which bounds them all together.
+    let mut lanes: HashMap<(String, i32), mpsc::UnboundedSender<Job>> = HashMap::new();
+    let mut tasks = JoinSet::new();
     while let Some(job) = rx.recv().await {
-        let processed = job.result.await.unwrap_or_else(|_| Processed {
-            outcome: Err(Rejection {
-                reason: "internal",
-                message: "processing thread failed".into(),
-            }),
-            timings: StageTimings::default(),
+        let key = (job.input.topic.clone(), job.input.partition);
+        let lane = lanes.entry(key).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tasks.spawn(lane_task(shared.clone(), rx, ack_tx.clone()));
+            tx
         });
+        if lane.send(job).is_err() {
+            break;
+        }
+    }
+    drop(lanes);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Waits for a record's result, at most `pipeline.record_timeout_ms` from when a pool thread
+/// started on it; past that the record is rejected as `timeout` and its partition moves on
+/// (the thread's late result is dropped).
+async fn await_result(job: &mut Job, timeout: Duration) -> Processed {
+    let failed = |reason: &'static str, message: String| Processed {
+        outcome: Err(Rejection { reason, message }),
+        timings: StageTimings::default(),
+    };
+    let Ok(started) = (&mut job.started).await else {
+        return failed("internal", "processing thread failed".into());
+    };
+    let deadline = tokio::time::Instant::from_std(started + timeout);
+    match tokio::time::timeout_at(deadline, &mut job.result).await {
+        Ok(Ok(processed)) => processed,
+        Ok(Err(_)) => failed("internal", "processing thread failed".into()),
+        Err(_) => failed(
+            "timeout",
+            format!(
+                "processing took longer than pipeline.record_timeout_ms ({} ms)",
+                timeout.as_millis()
+            ),
+        ),
+    }
+}
+
+/// One partition's lane: results in input order → producer queue in the same order.
+async fn lane_task(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    ack_tx: mpsc::Sender<Pending>,
+) {
+    let timeout = Duration::from_millis(shared.config.pipeline.record_timeout_ms);
+    loop {
+        let mut job = tokio::select! {
+            // Past the drain deadline nothing more is queued: it could not be committed.
+            _ = shared.hard_stop.cancelled() => return,
+            job = rx.recv() => match job { Some(job) => job, None => return },
+        };
+        let processed = tokio::select! {
+            _ = shared.hard_stop.cancelled() => return,
+            p = await_result(&mut job, timeout) => p,
+        };
         let m = &shared.metrics;
         m.stage_duration
             .with_label_values(&["parse"])

@@ -1,61 +1,63 @@
 //! The read task: consume, register the offset, hand the record to the enrichment pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use rdkafka::consumer::Consumer as _;
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::topic_partition_list::TopicPartitionList;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::bounded::{drop_finished_partitions, set_remaining};
+use super::budget::{Admission, Budget};
 use super::{Job, Processed, ProcessedEvent, Shared, Slot, Subscription};
 use crate::enrich::EntityType;
 use crate::event::{Provenance, rfc3339};
 use crate::pipeline::{Processor, Rejection};
 use crate::source::InputRecord;
 
-/// The read task. Returns the number of records read.
-pub(super) async fn read_task(
-    shared: &Arc<Shared>,
-    pool: &rayon::ThreadPool,
-    processor: &Processor,
-    order_tx: mpsc::Sender<Job>,
-    permits: Arc<Semaphore>,
-    shutdown: &CancellationToken,
-) -> u64 {
-    let mut consumed = 0u64;
-    let mut errors = 0u32;
-    let mut remaining: Option<HashMap<(String, i32), i64>> = match &shared.options.subscription {
-        Subscription::Group => None,
-        Subscription::Bounded { ends, .. } => Some(ends.clone()),
-    };
-    let rate_started = Instant::now();
-    loop {
-        if remaining.as_ref().is_some_and(|ends| ends.is_empty()) {
-            info!("Every partition reached its end offset");
-            break;
-        }
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            m = shared.consumer.recv() => m,
-        };
-        let message = match message {
+/// What the read task does with one poll result.
+enum Polled {
+    /// A record to process.
+    Record(OwnedMessage),
+    /// Nothing to process (an end-of-partition event, a record past a replay's end, a
+    /// consume error already waited out).
+    Nothing,
+    /// Shutdown was requested while waiting.
+    Stop,
+}
+
+/// The read task's state between polls.
+struct Reader<'a> {
+    shared: &'a Arc<Shared>,
+    shutdown: &'a CancellationToken,
+    /// Bounded runs: the partitions still to read, with their end offsets.
+    remaining: Option<HashMap<(String, i32), i64>>,
+    /// Consecutive consume errors (for the back-off).
+    errors: u32,
+    /// Whether the assignment is paused because the in-flight budget is used up.
+    paused: bool,
+    /// Records that arrived from a partition that was not paused yet (assigned while the
+    /// others were): at most one per partition, since each is paused on arrival.
+    held: VecDeque<OwnedMessage>,
+}
+
+impl Reader<'_> {
+    /// Turns one poll result into a record to process, or handles it.
+    async fn accept(&mut self, polled: KafkaResult<BorrowedMessage<'_>>) -> Polled {
+        let shared = self.shared;
+        let message = match polled {
             Ok(m) => m.detach(),
             Err(KafkaError::PartitionEOF(partition)) => {
-                if let Some(ends) = remaining.as_mut() {
+                if let Some(ends) = self.remaining.as_mut() {
                     drop_finished_partitions(&shared.consumer, partition, ends, &shared.metrics);
                 }
-                continue;
+                return Polled::Nothing;
             }
             Err(e) => {
                 shared
@@ -64,15 +66,17 @@ pub(super) async fn read_task(
                     .with_label_values(&["consume"])
                     .inc();
                 let delay = Duration::from_millis(shared.config.pipeline.retry_backoff_initial_ms)
-                    .saturating_mul(1 << errors.min(6));
-                errors = errors.saturating_add(1);
+                    .saturating_mul(1 << self.errors.min(6));
+                self.errors = self.errors.saturating_add(1);
                 warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Consume failed; retrying");
-                tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(delay) => {} }
-                continue;
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return Polled::Stop,
+                    _ = tokio::time::sleep(delay) => return Polled::Nothing,
+                }
             }
         };
-        errors = 0;
-        if let Some(ends) = remaining.as_mut() {
+        self.errors = 0;
+        if let Some(ends) = self.remaining.as_mut() {
             let tp = (message.topic().to_string(), message.partition());
             match ends.get(&tp) {
                 Some(&end) if message.offset() < end => {
@@ -86,14 +90,138 @@ pub(super) async fn read_task(
                     if ends.remove(&tp).is_some() {
                         set_remaining(&shared.metrics, &tp, 0);
                     }
-                    let mut tpl = TopicPartitionList::new();
-                    let _ = tpl.add_partition(&tp.0, tp.1);
-                    let _ = shared.consumer.pause(&tpl);
-                    continue;
+                    self.pause_partition(&tp.0, tp.1);
+                    return Polled::Nothing;
                 }
             }
         }
+        Polled::Record(message)
+    }
+
+    fn pause_partition(&self, topic: &str, partition: i32) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let _ = self.shared.consumer.pause(&tpl);
+    }
+
+    /// The partitions this worker reads now: the assignment, or a replay's unfinished ones
+    /// (finished ones stay paused for good).
+    fn reading(&self) -> TopicPartitionList {
+        match &self.remaining {
+            Some(ends) => {
+                let mut tpl = TopicPartitionList::new();
+                for (topic, partition) in ends.keys() {
+                    tpl.add_partition(topic, *partition);
+                }
+                tpl
+            }
+            None => self.shared.consumer.assignment().unwrap_or_default(),
+        }
+    }
+
+    /// Budget used up: stop fetching but keep polling, so rebalances and the group session
+    /// are served and `max.poll.interval.ms` never expires. librdkafka purges what it had
+    /// prefetched for a paused partition and resumes after the last record delivered.
+    fn pause_all(&mut self) {
+        if self.paused {
+            return;
+        }
+        let _ = self.shared.consumer.pause(&self.reading());
+        self.paused = true;
+        self.shared.metrics.backpressure_paused.set(1);
+        debug!("In-flight budget used up; partitions paused");
+    }
+
+    fn resume_all(&mut self) {
+        if !self.paused || !self.held.is_empty() {
+            return;
+        }
+        let _ = self.shared.consumer.resume(&self.reading());
+        self.paused = false;
+        self.shared.metrics.backpressure_paused.set(0);
+        debug!("In-flight budget available; partitions resumed");
+    }
+
+    /// Waits for `cost` of the budget while polling: records that still arrive (from a
+    /// partition assigned after the pause) are held and their partition paused.
+    async fn wait_for_budget(&mut self, budget: &Budget, cost: u32) -> Option<Admission> {
+        self.pause_all();
+        let shared = self.shared;
+        let admission = budget.admit(cost);
+        tokio::pin!(admission);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                a = &mut admission => return a,
+                m = shared.consumer.recv() => match self.accept(m).await {
+                    Polled::Record(m) => {
+                        self.pause_partition(m.topic(), m.partition());
+                        self.held.push_back(m);
+                    }
+                    Polled::Nothing => {}
+                    Polled::Stop => return None,
+                },
+            }
+        }
+    }
+}
+
+/// The read task. Returns the number of records read.
+///
+/// Admission control: a record is handed on only with its share of the in-flight budget
+/// (records and bytes). When the budget is used up the task pauses its partitions and keeps
+/// polling until a share frees, then resumes them.
+pub(super) async fn read_task(
+    shared: &Arc<Shared>,
+    pool: &rayon::ThreadPool,
+    processor: &Processor,
+    order_tx: mpsc::Sender<Job>,
+    budget: Budget,
+    shutdown: &CancellationToken,
+) -> u64 {
+    let mut consumed = 0u64;
+    let mut reader = Reader {
+        shared,
+        shutdown,
+        remaining: match &shared.options.subscription {
+            Subscription::Group => None,
+            Subscription::Bounded { ends, .. } => Some(ends.clone()),
+        },
+        errors: 0,
+        paused: false,
+        held: VecDeque::new(),
+    };
+    let rate_started = Instant::now();
+    loop {
+        if reader.held.is_empty() && reader.remaining.as_ref().is_some_and(|e| e.is_empty()) {
+            info!("Every partition reached its end offset");
+            break;
+        }
+        let message = match reader.held.pop_front() {
+            Some(m) => m,
+            None => {
+                let polled = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    m = shared.consumer.recv() => reader.accept(m).await,
+                };
+                match polled {
+                    Polled::Record(m) => m,
+                    Polled::Nothing => continue,
+                    Polled::Stop => break,
+                }
+            }
+        };
+        let cost = budget.cost(message.payload().map_or(0, <[u8]>::len));
+        let admission = match budget.try_admit(cost) {
+            Some(a) => a,
+            None => match reader.wait_for_budget(&budget, cost).await {
+                Some(a) => a,
+                None => break,
+            },
+        };
+        reader.resume_all();
         let input = Arc::new(InputRecord::from_message(&message));
+        drop(message);
         consumed += 1;
         shared
             .metrics
@@ -106,17 +234,20 @@ pub(super) async fn read_task(
             input.offset,
             input.timestamp_ms,
         );
-        let (tx, rx) = oneshot::channel();
+        let (started_tx, started) = oneshot::channel();
+        let (tx, result) = oneshot::channel();
         let job_input = input.clone();
         let job_processor = processor.clone();
         pool.spawn(move || {
+            let _ = started_tx.send(Instant::now());
             let _ = tx.send(process(&job_processor, &job_input));
         });
         if order_tx
             .send(Job {
                 input,
-                result: rx,
-                slot: Slot::new(permit, &shared.metrics.inflight),
+                started,
+                result,
+                slot: Slot::new(admission, &shared.metrics.inflight),
             })
             .await
             .is_err()

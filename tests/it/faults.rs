@@ -1,0 +1,231 @@
+//! Slow records and back-pressure on librdkafka's mock cluster (no broker needed): a record
+//! that takes too long is dead-lettered as `timeout` without holding other partitions, and a
+//! worker whose in-flight budget is used up keeps polling (pauses) instead of dropping out of
+//! its group.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use newsflow::app::App;
+use newsflow::config::Config;
+use newsflow::enrich::baseline::BaselineEnricher;
+use newsflow::enrich::{Document, Enricher, Enrichment, ModelInfo};
+use newsflow::metrics::Metrics;
+use newsflow::worker::RunOptions;
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{article, committed, header, high_watermarks, read_topic};
+
+/// The baseline enricher, except that an article whose body contains `SLOW` sleeps first.
+struct SlowOnMarker {
+    sleep: Duration,
+}
+
+impl Enricher for SlowOnMarker {
+    fn enrich(&self, doc: &Document<'_>) -> Enrichment {
+        if doc.body.contains("SLOW") {
+            std::thread::sleep(self.sleep);
+        }
+        BaselineEnricher.enrich(doc)
+    }
+    fn models(&self) -> Vec<ModelInfo> {
+        BaselineEnricher.models()
+    }
+}
+
+fn slow_article(id: &str) -> Vec<u8> {
+    serde_json::json!({"id": id, "title": "A slow one", "body": "This article is SLOW to enrich."})
+        .to_string()
+        .into_bytes()
+}
+
+/// Produces `(partition, key, value)` records, each to its given partition.
+async fn produce_to(brokers: &str, topic: &str, records: &[(i32, String, Vec<u8>)]) {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for (partition, key, value) in records {
+        p.send(
+            FutureRecord::to(topic)
+                .partition(*partition)
+                .key(key)
+                .payload(value),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    }
+}
+
+fn mock_config(brokers: &str, group: &str, extra: &str) -> Config {
+    Config::from_toml_str(
+        &format!(
+            r#"
+            [kafka]
+            bootstrap_servers = "{brokers}"
+            group_id = "{group}"
+            session_timeout_ms = 6000
+            [topics]
+            input = "in"
+            output = "out"
+            dead_letter = "dlq"
+            [shutdown]
+            drain_timeout_ms = 3000
+            {extra}
+            "#
+        ),
+        "test",
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+async fn wait_until(metrics: &Metrics, done: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let n = Metrics::total(&metrics.events_produced) + Metrics::total(&metrics.dead_lettered);
+        if n >= done {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_record_is_dead_lettered_as_timeout_and_other_partitions_keep_flowing() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("in", 2, 1).unwrap();
+    cluster.create_topic("out", 2, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    // Partition 0: the slow record first, then two good ones; partition 1: five good ones.
+    let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];
+    records.extend((0..2).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    records.extend((0..5).map(|n| (1, format!("b{n}"), article(&format!("b{n}"), n))));
+    produce_to(&brokers, "in", &records).await;
+
+    let config = mock_config(
+        &brokers,
+        "slow",
+        "[pipeline]\nworkers = 2\nrecord_timeout_ms = 1000",
+    );
+    let app = App::without_server().unwrap();
+    let metrics = app.metrics.clone();
+    let shutdown = CancellationToken::new();
+    // Far longer than the test waits: without the deadline nothing of partition 0 comes out.
+    let enricher = Arc::new(SlowOnMarker {
+        sleep: Duration::from_secs(60),
+    });
+    let run = tokio::spawn(app.run(
+        config.clone(),
+        RunOptions::live(&config),
+        Some(enricher),
+        shutdown.clone(),
+    ));
+    let finished = wait_until(&metrics, 8, Duration::from_secs(20)).await;
+    shutdown.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert!(finished, "not every record came out: {summary:?}");
+    assert_eq!(summary.produced, 7, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    let b = brokers.clone();
+    let dead =
+        tokio::task::spawn_blocking(move || read_topic(&b, "dlq", 1, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        header(&dead[0], "newsflow.error.class").as_deref(),
+        Some("timeout")
+    );
+    let b = brokers.clone();
+    let (committed, ends) = tokio::task::spawn_blocking(move || {
+        (committed(&b, "slow", "in", 2), high_watermarks(&b, "in", 2))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        committed, ends,
+        "offsets must be committed past the slow record"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("in", 1, 1).unwrap();
+    cluster.create_topic("out", 1, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    // The slow record holds the only in-flight slot for longer than max.poll.interval.ms.
+    let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];
+    records.extend((0..5).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    produce_to(&brokers, "in", &records).await;
+
+    let config = mock_config(
+        &brokers,
+        "budget",
+        "[kafka.consumer_properties]\n\"max.poll.interval.ms\" = \"6500\"\n\
+         [pipeline]\nworkers = 2\nmax_in_flight = 1\nrecord_timeout_ms = 30000",
+    );
+    let app = App::without_server().unwrap();
+    let metrics = app.metrics.clone();
+    let shutdown = CancellationToken::new();
+    let enricher = Arc::new(SlowOnMarker {
+        sleep: Duration::from_secs(10),
+    });
+    let run = tokio::spawn(app.run(
+        config.clone(),
+        RunOptions::live(&config),
+        Some(enricher),
+        shutdown.clone(),
+    ));
+    // While the slow record is processing, the partition is paused, not abandoned.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut saw_pause = false;
+    while Instant::now() < deadline && !saw_pause {
+        saw_pause = metrics.backpressure_paused.get() == 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let finished = wait_until(&metrics, 6, Duration::from_secs(30)).await;
+    let revokes = metrics.rebalances.with_label_values(&["revoke"]).get();
+    shutdown.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(
+        revokes, 0,
+        "the worker stopped polling and was thrown out of its group"
+    );
+    assert!(saw_pause, "the partition was never paused");
+    assert!(finished, "not every record came out: {summary:?}");
+    assert_eq!(summary.produced, 6, "{summary:?}");
+    let b = brokers.clone();
+    let events =
+        tokio::task::spawn_blocking(move || read_topic(&b, "out", 6, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    let order: Vec<i64> = events
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value =
+                serde_json::from_slice(rdkafka::Message::payload(m).unwrap()).unwrap();
+            v["provenance"]["offset"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![0, 1, 2, 3, 4, 5],
+        "events must keep input order"
+    );
+    let b = brokers.clone();
+    let committed = tokio::task::spawn_blocking(move || committed(&b, "budget", "in", 1))
+        .await
+        .unwrap();
+    assert_eq!(committed, HashMap::from([(0, 6)]));
+}
