@@ -291,6 +291,11 @@ pub struct PipelineConfig {
     /// as `timeout`; its partition moves on.
     #[serde(default = "defaults::record_timeout_ms")]
     pub record_timeout_ms: u64,
+    /// Progress watchdog: `/healthz` fails when records are in flight and none has been
+    /// acknowledged for this long (0 turns it off). Set it above the longest broker
+    /// outage the worker should ride out without a restart.
+    #[serde(default = "defaults::stall_timeout_ms")]
+    pub stall_timeout_ms: u64,
     /// Threads that enrich in parallel; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
@@ -310,6 +315,7 @@ impl Default for PipelineConfig {
             max_in_flight_bytes: defaults::max_in_flight_bytes(),
             max_message_bytes: defaults::max_message_bytes(),
             record_timeout_ms: defaults::record_timeout_ms(),
+            stall_timeout_ms: defaults::stall_timeout_ms(),
             workers: 0,
             enricher: defaults::enricher(),
             retry_backoff_initial_ms: defaults::retry_backoff_initial_ms(),
@@ -402,6 +408,9 @@ mod defaults {
     }
     pub fn record_timeout_ms() -> u64 {
         5_000
+    }
+    pub fn stall_timeout_ms() -> u64 {
+        300_000
     }
     pub fn enricher() -> EnricherKind {
         EnricherKind::Local

@@ -29,8 +29,12 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    if s.health.is_live(s.metrics.inflight.get()) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "stalled or failed\n")
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {

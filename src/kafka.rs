@@ -180,6 +180,18 @@ impl ClientContext for KafkaContext {
     fn error(&self, error: KafkaError, reason: &str) {
         if matches!(
             error.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::Fatal)
+        ) {
+            // The idempotent producer cannot keep its ordering guarantees any more; every
+            // later produce() fails. Stop, so the orchestrator restarts a clean client.
+            error!(client = self.role.as_str(), error = %error, reason, "Fatal Kafka client error; stopping");
+            self.health
+                .set_fatal(format!("fatal {} error: {reason}", self.role.as_str()));
+            self.metrics.ready.set(0);
+            return;
+        }
+        if matches!(
+            error.rdkafka_error_code(),
             Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
         ) && matches!(self.role, ClientRole::Consumer)
         {

@@ -37,6 +37,13 @@ pub enum SinkError {
     /// Shutdown's hard deadline arrived while retrying a transient failure.
     #[error("gave up at shutdown deadline after: {0}")]
     Cancelled(KafkaError),
+    /// The producer hit a fatal error: nothing it is given will be delivered any more.
+    #[error("producer failed fatally: {0}")]
+    Fatal(KafkaError),
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal))
 }
 
 /// Errors that no retry can fix for this record.
@@ -95,6 +102,9 @@ impl Sink {
                 Ok(delivery) => return Ok(delivery),
                 Err((e, _)) => e,
             };
+            if is_fatal(&error) {
+                return Err(SinkError::Fatal(error));
+            }
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }
@@ -134,6 +144,9 @@ impl Sink {
                 Ok(Err((e, _))) => e,
                 Err(_) => KafkaError::Canceled,
             };
+            if is_fatal(&error) {
+                return Err(SinkError::Fatal(error));
+            }
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }

@@ -69,7 +69,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             }
             Outcome::DeadLetter { reason }
         }
-        Err(SinkError::Cancelled(_)) => {
+        Err(SinkError::Cancelled(_) | SinkError::Fatal(_)) => {
             return; // Not finished: the offset is not stored, the record will be redelivered.
         }
     };
@@ -103,6 +103,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
     {
         // Stored under the lock, so two completions can never store positions out of order.
         let mut tracker = shared.tracker.lock();
+        shared.health.mark_progress();
         if let Some(position) = tracker.finish(&input.topic, input.partition, input.offset) {
             let mut tpl = TopicPartitionList::new();
             if tpl

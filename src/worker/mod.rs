@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
@@ -172,6 +173,7 @@ struct Shared {
     tracker: Arc<SharedTracker>,
     consumer: Arc<Consumer>,
     sink: Sink,
+    health: Arc<Health>,
     hard_stop: CancellationToken,
 }
 
@@ -254,7 +256,22 @@ pub async fn run(
         tracker,
         consumer,
         sink,
+        health: health.clone(),
         hard_stop: CancellationToken::new(),
+    });
+    health.set_stall_timeout(Duration::from_millis(
+        shared.config.pipeline.stall_timeout_ms,
+    ));
+    // A fatal client error stops reading and gives up on unacknowledged records at once:
+    // the producer will deliver nothing more, so there is nothing to drain.
+    let stop = shutdown.child_token();
+    let fatal_watch = tokio::spawn({
+        let (health, stop, hard_stop) = (health.clone(), stop.clone(), shared.hard_stop.clone());
+        async move {
+            health.fatal().await;
+            stop.cancel();
+            hard_stop.cancel();
+        }
     });
 
     let (order_tx, order_rx) = mpsc::channel::<Job>(max_in_flight);
@@ -268,7 +285,7 @@ pub async fn run(
         &processor,
         order_tx,
         Budget::new(max_in_flight, max_in_flight_bytes),
-        &shutdown,
+        &stop,
     )
     .await;
 
@@ -289,7 +306,11 @@ pub async fn run(
     let flush_for = drain
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(500));
-    if let Err(e) = shared.sink.flush(flush_for) {
+    let fatal = health.fatal_reason();
+    fatal_watch.abort();
+    if fatal.is_none()
+        && let Err(e) = shared.sink.flush(flush_for)
+    {
         warn!(error = %e, "Producer flush incomplete");
     }
     let unfinished = shared.tracker.lock().pending_in(None);
@@ -309,27 +330,36 @@ pub async fn run(
         unfinished,
         "Worker stopped"
     );
+    if let Some(reason) = fatal {
+        // Only acknowledged records were committed; the rest is redone after the restart.
+        anyhow::bail!("stopped after a {reason}");
+    }
     Ok(summary)
 }
 
 /// Waits for the brokers (retrying with back-off; `/readyz` stays 503 meanwhile), then
-/// fails fast, with a clear message, when an input topic does not exist.
+/// fails fast, with a clear message naming the topic, when an input, the output or the
+/// dead-letter topic does not exist or the broker refuses to describe it (no permission):
+/// any of them missing would stall every partition later.
 async fn check_topics(
     consumer: &Arc<Consumer>,
     config: &Config,
     options: &RunOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut topics: Vec<String> = config
+    let mut inputs: Vec<String> = config
         .topics
         .inputs()
         .into_iter()
         .map(String::from)
         .collect();
     if let Subscription::Bounded { starts, .. } = &options.subscription {
-        topics = starts.iter().map(|(t, _, _)| t.clone()).collect();
-        topics.dedup();
+        inputs = starts.iter().map(|(t, _, _)| t.clone()).collect();
+        inputs.dedup();
     }
+    let mut topics: Vec<(&str, &str)> = inputs.iter().map(|t| ("input", t.as_str())).collect();
+    topics.push(("output", &options.output_topic));
+    topics.push(("dead-letter", &config.topics.dead_letter));
     let mut attempt = 0u32;
     loop {
         let c = consumer.clone();
@@ -339,11 +369,15 @@ async fn check_topics(
                 .context("metadata task failed")?;
         match metadata {
             Ok(metadata) => {
-                for topic in &topics {
-                    let found = metadata.topics().iter().find(|t| t.name() == topic);
-                    match found {
-                        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
-                        _ => anyhow::bail!("input topic `{topic}` does not exist"),
+                for (role, topic) in &topics {
+                    let found = metadata.topics().iter().find(|t| t.name() == *topic);
+                    match found.map(|t| (t.error(), t.partitions().is_empty())) {
+                        Some((None, false)) => {}
+                        Some((Some(e), _)) => anyhow::bail!(
+                            "{role} topic `{topic}` cannot be used: {}",
+                            RDKafkaErrorCode::from(e)
+                        ),
+                        _ => anyhow::bail!("{role} topic `{topic}` does not exist"),
                     }
                 }
                 return Ok(());

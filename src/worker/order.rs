@@ -157,6 +157,8 @@ async fn lane_task(
                 }
             }
             Err(SinkError::Cancelled(_)) => continue,
+            // The worker stops (see `worker::run`); this record stays uncommitted.
+            Err(SinkError::Fatal(_)) => return,
         };
         let pending = Pending {
             input: job.input,

@@ -229,3 +229,36 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
         .unwrap();
     assert_eq!(committed, HashMap::from([(0, 6)]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_refuses_to_start_when_the_dead_letter_or_output_topic_is_missing() {
+    for (missing, present) in [("dlq", ["in", "out"]), ("out", ["in", "dlq"])] {
+        let cluster = MockCluster::new(1).unwrap();
+        for topic in present {
+            cluster.create_topic(topic, 1, 1).unwrap();
+        }
+        let brokers = cluster.bootstrap_servers();
+        let config = mock_config(&brokers, "missing", "");
+        let app = App::without_server().unwrap();
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(30),
+            app.run(
+                config.clone(),
+                RunOptions::live(&config),
+                Some(Arc::new(BaselineEnricher)),
+                CancellationToken::new(),
+            ),
+        )
+        .await
+        .expect("the worker must not wait for a missing topic");
+        let err = result
+            .expect_err("the worker must refuse to start")
+            .to_string();
+        assert!(
+            err.contains(&format!("topic `{missing}` does not exist")),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(15));
+    }
+}
