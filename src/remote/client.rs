@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::config::RemoteConfig;
 use super::wire;
-use crate::config::RemoteConfig;
 use crate::metrics::Metrics;
 
 /// Answers larger than this are refused (`invalid_response`).

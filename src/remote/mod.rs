@@ -8,6 +8,7 @@
 //! or while the circuit breaker is open) the article gets the local enrichment marked with
 //! the reason, or fails so the pipeline dead-letters it, as configured.
 //!
+//! - [`config`]: the `[enrich.remote]` settings and their defaults;
 //! - [`chunk`]: splitting fields into inputs with their character offsets;
 //! - [`wire`]: the request and answer format;
 //! - [`map`]: labels, offsets, entities and sentiment from answers;
@@ -17,6 +18,7 @@
 pub mod breaker;
 pub mod chunk;
 pub mod client;
+pub mod config;
 pub mod map;
 pub mod wire;
 
@@ -31,9 +33,9 @@ use tokio::time::Instant;
 use self::breaker::{Breaker, State, Ticket};
 use self::chunk::Chunk;
 use self::client::{CallError, Client};
+use self::config::{RemoteConfig, RemoteFallback, RemoteTask};
 use self::map::LabelMap;
 use self::wire::{RemoteEntity, RemoteLabel};
-use crate::config::{RemoteConfig, RemoteFallback, RemoteTask};
 use crate::enrich::{
     Document, EnrichFailure, Enricher, Enrichment, Entity, EntityType, ModelInfo, SentimentLabel,
     Source, Traced,
