@@ -24,12 +24,14 @@ pub struct Rejection {
 /// `enrich`: the enricher panicked on the article; `internal`: any other stage did;
 /// `output_rejected`: the broker refused the event for good (e.g. too large).
 /// `remote_unavailable`: the remote model failed and `fallback = "dead-letter"`.
-pub const REJECTION_REASONS: [&str; 10] = [
+/// `invalid_id`: the article's `id` is unsafe as a key (see [`crate::parse`]).
+pub const REJECTION_REASONS: [&str; 11] = [
     "empty",
     "too_large",
     "invalid_utf8",
     "invalid_json",
     "invalid_article",
+    "invalid_id",
     "normalize",
     "enrich",
     "internal",
