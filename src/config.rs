@@ -1,5 +1,9 @@
 //! Typed configuration: a TOML file, overridden by `NEWSFLOW__SECTION__KEY` environment
-//! variables, checked at start-up. Unknown keys and invalid values fail with the key's name.
+//! variables, checked at start-up. Unknown keys and invalid values fail with the key's name,
+//! never with the value: a value may be a secret, and errors end up in logs. Secrets are
+//! masked wherever the configuration is shown (see [`secret`]).
+
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::secret::{Secret, SecretUrl};
 pub use crate::remote::config::{RemoteConfig, RemoteFallback, RemoteTask};
 
 /// Prefix of environment-variable overrides.
@@ -21,62 +26,31 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {source}")]
+    /// Only the position and the parser's message: the parser's own `Display` quotes the
+    /// offending line, which may hold a secret.
+    #[error("config file {path} is not valid TOML at line {line}, column {column}: {message}")]
     Syntax {
         path: String,
-        source: Box<toml::de::Error>,
+        line: usize,
+        column: usize,
+        message: String,
     },
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
-/// A secret string: never printed, in `Debug`, `Display` or serialized form.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret value, for handing to the client library only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
-
 /// librdkafka properties passed through. Values of secret-looking keys (passwords, keys,
-/// tokens) are masked in `Debug` and when serialized.
+/// tokens, `sasl.oauthbearer.config`) are masked in `Debug` and when serialized, and so are
+/// credentials inside URL values.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Properties(pub BTreeMap<String, String>);
 
 impl Properties {
-    fn masked(&self) -> BTreeMap<&str, &str> {
+    fn masked(&self) -> BTreeMap<&str, std::borrow::Cow<'_, str>> {
         self.0
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    if is_secret_property(k) {
-                        "***"
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
+            .map(|(k, v)| (k.as_str(), secret::mask_value(k, v)))
             .collect()
     }
 }
@@ -341,13 +315,6 @@ mod defaults {
     }
 }
 
-/// librdkafka property names whose values are secrets.
-fn is_secret_property(key: &str) -> bool {
-    ["password", "secret", "token", "key.pem", "private"]
-        .iter()
-        .any(|s| key.contains(s))
-}
-
 impl Config {
     /// Loads `path`, applies the environment overrides in `env`, and checks the result.
     pub fn load(
@@ -367,24 +334,43 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: origin.to_string(),
-                    source: Box::new(e),
-                })?;
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map_or(0, |span| span.start).min(text.len());
+            let before = text.get(..at).unwrap_or("");
+            ConfigError::Syntax {
+                path: origin.to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        // Overrides given a number or boolean type by their look, as (key, override).
+        let mut typed = Vec::new();
         for (name, value) in env {
-            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
-                apply_override(&mut table, rest, &value)?;
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX)
+                && let Some(key) = apply_override(&mut table, rest, &value, false)?
+            {
+                typed.push((key, rest.to_string(), value));
             }
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                ConfigError::Invalid {
-                    key: e.path().to_string(),
-                    message: e.inner().to_string(),
+        // A value that looks like a number but lands in a string key (an all-digit group id)
+        // becomes a string again and the config is read once more; each round turns back
+        // one override, so this ends after at most `typed.len()` extra rounds.
+        let config: Config = loop {
+            match serde_path_to_error::deserialize(toml::Value::Table(table.clone())) {
+                Ok(config) => break config,
+                Err(e) => {
+                    let key = e.path().to_string();
+                    if let Some(i) = typed.iter().position(|(k, _, _)| *k == key) {
+                        let (_, rest, value) = typed.swap_remove(i);
+                        apply_override(&mut table, &rest, &value, true)?;
+                        continue;
+                    }
+                    let message = value_free(&key, &e.inner().to_string());
+                    return Err(ConfigError::Invalid { key, message });
                 }
-            })?;
+            }
+        };
         config.check()?;
         Ok(config)
     }
@@ -491,8 +477,8 @@ impl Config {
             }
         }
         if let Some(r) = &self.enrich.remote {
-            let url_ok =
-                ::url::Url::parse(&r.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            let url_ok = ::url::Url::parse(r.url.expose())
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !url_ok {
                 return invalid("enrich.remote.url", "must be an http(s) URL");
             }
@@ -541,12 +527,75 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
+
+    /// `text` (a client library's error or log line, which may quote a setting it was
+    /// given) with every secret value of this config replaced by `***`: the SASL password,
+    /// secret-looking librdkafka properties, and credentials inside URL values.
+    pub fn redact(&self, text: &str) -> String {
+        let k = &self.kafka;
+        let mut secrets: Vec<String> = k
+            .sasl_password
+            .iter()
+            .map(|p| p.expose().to_string())
+            .collect();
+        let properties = k.consumer_properties.0.iter();
+        for (key, value) in properties.chain(&k.producer_properties.0) {
+            if secret::is_secret_name(key) {
+                secrets.push(value.clone());
+            } else {
+                secrets.extend(secret::url_credentials(value));
+            }
+        }
+        if let Some(r) = &self.enrich.remote {
+            secrets.extend(secret::url_credentials(r.url.expose()));
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut text = text.to_string();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(s.as_str(), secret::MASK);
+        }
+        text
+    }
+}
+
+/// A deserialization error's message without the value it quotes (serde's `invalid type:
+/// string "abc", expected u64` becomes `invalid type: string, expected u64`); for a key that
+/// may hold a secret, no detail at all.
+fn value_free(key: &str, message: &str) -> String {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    if secret::is_secret_name(key) || leaf.ends_with("url") {
+        return "invalid value (not shown: this key may hold a secret)".into();
+    }
+    let message = message.trim();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((found, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            let kind = found.split(['`', '"']).next().unwrap_or("").trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    if let Some((_, expected)) = message
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("unknown variant, expected {expected}");
+    }
+    message.to_string()
 }
 
 /// Applies `SECTION__KEY=value` onto the table. Inside the `*_properties` tables, further
 /// `__` separators become dots: `KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES` sets
-/// `fetch.max.bytes`.
-fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<(), ConfigError> {
+/// `fetch.max.bytes`. Returns the dotted key when the value was typed as a number or
+/// boolean by its look (see [`parse_env_value`]); `as_string` keeps it a string.
+fn apply_override(
+    table: &mut toml::Table,
+    path: &str,
+    value: &str,
+    as_string: bool,
+) -> Result<Option<String>, ConfigError> {
     let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
     let key_name = parts.join(".");
     let bad = |message: &str| ConfigError::Invalid {
@@ -575,12 +624,16 @@ fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<()
             .ok_or_else(|| bad(&format!("`{part}` is not a table in {key_name}")))?;
     }
     let is_property_table = head.last().is_some_and(|h| h.ends_with("_properties"));
-    node.insert(leaf, parse_env_value(value, is_property_table));
-    Ok(())
+    let keep_string = as_string || is_property_table || secret::is_secret_name(&leaf);
+    let parsed = parse_env_value(value, keep_string);
+    let typed = !parsed.is_str();
+    node.insert(leaf, parsed);
+    Ok(typed.then_some(key_name))
 }
 
 /// Environment values are typed by their look: integers, booleans, else strings.
-/// librdkafka property values stay strings, as librdkafka expects.
+/// librdkafka property values and secrets stay strings, as given (a password `0123` must
+/// not become the number 123).
 fn parse_env_value(value: &str, keep_string: bool) -> toml::Value {
     if !keep_string {
         if let Ok(i) = value.parse::<i64>() {
@@ -723,6 +776,129 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("hunter3"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_all_digit_password_from_the_environment_stays_a_string_and_is_never_shown() {
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[
+                ("NEWSFLOW__KAFKA__SASL_PASSWORD", "0123456789"),
+                ("NEWSFLOW__KAFKA__GROUP_ID", "4242"),
+                ("NEWSFLOW__KAFKA__GROUP_INSTANCE_ID", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.kafka.sasl_password.as_ref().unwrap().expose(),
+            "0123456789"
+        );
+        // Numbers in string keys are strings too, whatever they look like.
+        assert_eq!(c.kafka.group_id, "4242");
+        assert_eq!(c.kafka.group_instance_id.as_deref(), Some("true"));
+        let shown = format!("{} {:?}", c.to_masked_toml(), c);
+        assert!(!shown.contains("0123456789"), "{shown}");
+        // A number in a numeric key is still a number.
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "9")]),
+        )
+        .unwrap();
+        assert_eq!(c.pipeline.max_in_flight, 9);
+    }
+
+    #[test]
+    fn oauthbearer_config_and_url_credentials_are_masked() {
+        let text = format!(
+            "{MINIMAL}
+            [kafka.consumer_properties]
+            \"sasl.oauthbearer.config\" = \"clientId=me clientSecret=s3cr3t-1\"
+            \"sasl.oauthbearer.token.endpoint.url\" = \"https://me:s3cr3t-2@idp.example.com/token\"
+            [enrich.remote]
+            url = \"https://user:s3cr3t-3@models.example.com/ner?api_key=s3cr3t-4&region=eu\"
+            task = \"token-classification\"
+            "
+        );
+        let c = Config::from_toml_str(&text, "t", env(&[])).unwrap();
+        let shown = format!("{}\n{:?}", c.to_masked_toml(), c);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("models.example.com/ner"), "{shown}");
+        assert!(shown.contains("region=eu"), "{shown}");
+        assert_eq!(
+            c.kafka.consumer_properties.0["sasl.oauthbearer.config"],
+            "clientId=me clientSecret=s3cr3t-1"
+        );
+        let remote = c.enrich.remote.unwrap();
+        assert!(remote.url.expose().contains("s3cr3t-3"));
+    }
+
+    #[test]
+    fn errors_never_echo_a_value() {
+        let cases = [
+            // A value of the wrong type, for a plain key and a secret one.
+            (
+                MINIMAL.to_string(),
+                ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "s3cr3t"),
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[enrich.remote]\nurl = \"https://u:s3cr3t@h/\"\ntask = \"s3cr3t\"\n"
+                ),
+                ("OTHER", ""),
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[enrich.remote]\nurl = \"ftp://u:s3cr3t@h/\"\ntask = \"text-classification\"\n"
+                ),
+                ("OTHER", ""),
+            ),
+            (
+                MINIMAL.replace(
+                    "group_id = \"g\"",
+                    "group_id = \"g\"\nsasl_password = [\"s3cr3t\"]",
+                ),
+                ("OTHER", ""),
+            ),
+            // A syntax error on a line holding a secret.
+            (
+                MINIMAL.replace(
+                    "group_id = \"g\"",
+                    "group_id = \"g\"\nsasl_password = \"s3cr3t",
+                ),
+                ("OTHER", ""),
+            ),
+        ];
+        for (text, var) in cases {
+            let err = Config::from_toml_str(&text, "t", env(&[var])).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn redact_masks_every_secret_value_in_library_text() {
+        let text = format!(
+            "{MINIMAL}
+            [kafka.producer_properties]
+            \"sasl.oauthbearer.config\" = \"clientSecret=s3cr3t-1\"
+            [enrich.remote]
+            url = \"https://user:s3cr3t-3@h.example/?token=s3cr3t-4\"
+            task = \"token-classification\"
+            "
+        );
+        let c = Config::from_toml_str(
+            &text,
+            "t",
+            env(&[("NEWSFLOW__KAFKA__SASL_PASSWORD", "s3cr3t-2")]),
+        )
+        .unwrap();
+        let said = "Invalid value \"clientSecret=s3cr3t-1\" for configuration property \
+                    \"sasl.oauthbearer.config\"; password s3cr3t-2; s3cr3t-3 s3cr3t-4";
+        let shown = c.redact(said);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("sasl.oauthbearer.config"), "{shown}");
     }
 
     #[test]

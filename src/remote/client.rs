@@ -122,7 +122,7 @@ impl Client {
         auth: Option<(HeaderName, HeaderValue)>,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(&config.url)
+        let url = reqwest::Url::parse(config.url.expose())
             .map_err(|e| anyhow::anyhow!("enrich.remote.url is not a URL: {e}"))?;
         let mut headers = HeaderMap::new();
         if let Some((name, mut value)) = auth {

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::secret::SecretUrl;
+
 /// What the remote model does (Hugging Face inference task names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -30,8 +32,9 @@ pub enum RemoteFallback {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// Endpoint receiving `POST {"inputs": [text, ...]}`.
-    pub url: String,
+    /// Endpoint receiving `POST {"inputs": [text, ...]}`. Shown with any `user:pass@` and
+    /// secret query parameters (`api_key=`, `token=`) masked.
+    pub url: SecretUrl,
     pub task: RemoteTask,
     /// Name of the remote model, reported in `pipeline.models`.
     #[serde(default = "defaults::remote_model")]

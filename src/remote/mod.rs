@@ -133,7 +133,7 @@ impl RemoteEnricher {
             name: config.model.clone(),
             version: "remote".into(),
         };
-        let host = reqwest::Url::parse(&config.url)
+        let host = reqwest::Url::parse(config.url.expose())
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
