@@ -500,6 +500,26 @@ impl Config {
             if r.breaker_failures == 0 {
                 return invalid("enrich.remote.breaker_failures", "must be at least 1");
             }
+            // Durations go into clock arithmetic; anything longer is a mistake anyway.
+            if r.article_budget_ms > 600_000 {
+                return invalid(
+                    "enrich.remote.article_budget_ms",
+                    "must be at most 600000 (10 minutes)",
+                );
+            }
+            if r.breaker_open_ms > 86_400_000 {
+                return invalid(
+                    "enrich.remote.breaker_open_ms",
+                    "must be at most 86400000 (a day)",
+                );
+            }
+            if r.max_response_bytes() < 64 << 10 {
+                return invalid(
+                    "enrich.remote.response_budget_bytes",
+                    "must leave at least 65536 bytes per request in flight \
+                     (response_budget_bytes / max_concurrency)",
+                );
+            }
             for (label, mapped) in &r.label_map {
                 let ok = [
                     "PER", "ORG", "LOC", "MISC", "positive", "negative", "neutral",
@@ -899,6 +919,33 @@ mod tests {
         let shown = c.redact(said);
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("sasl.oauthbearer.config"), "{shown}");
+    }
+
+    #[test]
+    fn remote_durations_and_response_budget_are_bounded() {
+        let remote = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[enrich.remote]\nurl = \"http://h/\"\ntask = \"text-classification\"\n{extra}\n"
+            )
+        };
+        let c = Config::from_toml_str(&remote(""), "t", env(&[])).unwrap();
+        assert_eq!(c.enrich.remote.unwrap().max_response_bytes(), 1 << 20);
+        for (extra, key) in [
+            (
+                "article_budget_ms = 9223372036854775807",
+                "article_budget_ms",
+            ),
+            ("breaker_open_ms = 9223372036854775807", "breaker_open_ms"),
+            (
+                "response_budget_bytes = 1048576\nmax_concurrency = 32",
+                "response_budget_bytes",
+            ),
+        ] {
+            let err = Config::from_toml_str(&remote(extra), "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

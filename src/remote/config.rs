@@ -70,10 +70,23 @@ pub struct RemoteConfig {
     /// Environment variable holding the header's value (e.g. `Bearer hf_...`); never logged.
     #[serde(default)]
     pub auth_env: Option<String>,
+    /// Memory for answers being read, across all requests in flight: each answer may be
+    /// at most `response_budget_bytes / max_concurrency` bytes (see
+    /// [`RemoteConfig::max_response_bytes`]); a larger one is refused unread.
+    #[serde(default = "defaults::remote_response_budget_bytes")]
+    pub response_budget_bytes: usize,
     /// Remote label → newsflow type (`PER`, `ORG`, `LOC`, `MISC`) or sentiment label
     /// (`positive`, `negative`, `neutral`). Unmapped labels are dropped.
     #[serde(default = "defaults::remote_label_map")]
     pub label_map: BTreeMap<String, String>,
+}
+
+impl RemoteConfig {
+    /// The largest answer read from the server: the response budget shared by the requests
+    /// that may be in flight at once, so all of them together stay within it.
+    pub fn max_response_bytes(&self) -> usize {
+        self.response_budget_bytes / self.max_concurrency.max(1)
+    }
 }
 
 /// The remote model's defaults, in one place.
@@ -110,6 +123,10 @@ mod defaults {
     }
     pub fn remote_auth_header() -> String {
         "Authorization".into()
+    }
+    /// 1 MiB per answer at the default 16 requests in flight.
+    pub fn remote_response_budget_bytes() -> usize {
+        16 << 20
     }
     pub fn remote_label_map() -> std::collections::BTreeMap<String, String> {
         [

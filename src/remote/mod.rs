@@ -155,9 +155,12 @@ impl RemoteEnricher {
                 batch_size: config.batch_size.max(1),
                 budget: Duration::from_millis(config.article_budget_ms),
                 mode: config.fallback,
+                // A live probe reports within its budget (the remote side runs under
+                // `timeout_at`); twice that is surely a lost one.
                 breaker: Mutex::new(Breaker::new(
                     config.breaker_failures,
                     Duration::from_millis(config.breaker_open_ms),
+                    Duration::from_millis(config.article_budget_ms).saturating_mul(2),
                 )),
                 metrics,
             }),
@@ -250,6 +253,30 @@ impl RemoteEnricher {
     }
 }
 
+/// A breaker ticket on its way back: reported with the article's outcome, or as a failure
+/// when the task carrying it ends without one (a panic, or the runtime dropping the task),
+/// so that a half-open probe is never lost without a word.
+struct Admission {
+    inner: Arc<Inner>,
+    ticket: Option<Ticket>,
+}
+
+impl Admission {
+    fn report(mut self, ok: bool) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, ok);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, false);
+        }
+    }
+}
+
 impl Inner {
     fn set_state(&self, breaker: &Breaker, before: State) {
         let after = breaker.state();
@@ -286,15 +313,17 @@ impl Inner {
     /// the breaker whoever waits for it.
     async fn run(
         self: Arc<Self>,
-        ticket: Ticket,
+        admission: Admission,
         chunks: Vec<Chunk>,
         body_chars: usize,
     ) -> Result<Answer, CallError> {
-        let deadline = Instant::now() + self.budget;
+        let now = Instant::now();
+        // The budget is bounded at start-up; a clock that cannot add it gets no time at all.
+        let deadline = now.checked_add(self.budget).unwrap_or(now);
         let result = tokio::time::timeout_at(deadline, self.answer(&chunks, body_chars, deadline))
             .await
             .unwrap_or(Err(CallError::Budget));
-        self.record(ticket, result.is_ok());
+        admission.report(result.is_ok());
         result
     }
 
@@ -368,10 +397,14 @@ impl Enricher for RemoteEnricher {
         let Some(ticket) = self.inner.admit() else {
             return self.fall_back(doc, None, "circuit_open", "circuit breaker open");
         };
+        let admission = Admission {
+            inner: self.inner.clone(),
+            ticket: Some(ticket),
+        };
         let body_chars = doc.body.chars().count();
         let task = self
             .runtime
-            .spawn(self.inner.clone().run(ticket, chunks, body_chars));
+            .spawn(self.inner.clone().run(admission, chunks, body_chars));
         // The local half runs on this thread while the request is in flight.
         let local = self.fallback.enrich(doc);
         let result = self
