@@ -587,7 +587,8 @@ fn value_free(key: &str, message: &str) -> String {
     if secret::is_secret_name(key) || leaf.ends_with("url") {
         return "invalid value (not shown: this key may hold a secret)".into();
     }
-    let message = message.trim();
+    // The first line: the parser appends the key again (``in `pipeline.x` ``).
+    let message = message.trim().lines().next().unwrap_or("").trim();
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some((found, expected)) = message
             .strip_prefix(prefix)
@@ -737,7 +738,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("pipeline.max_in_flight"), "{err}");
+        assert_eq!(
+            err,
+            "config key `pipeline.max_in_flight`: invalid type: string, expected usize"
+        );
         let err = Config::from_toml_str(
             MINIMAL,
             "t",
