@@ -419,3 +419,58 @@ impl Enricher for RemoteEnricher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::baseline::BaselineEnricher;
+
+    fn enricher(extra: &str) -> RemoteEnricher {
+        let config: RemoteConfig = toml::from_str(&format!(
+            "url = \"http://127.0.0.1:9/\"\ntask = \"token-classification\"\n{extra}"
+        ))
+        .unwrap();
+        RemoteEnricher::new(
+            config,
+            Arc::new(BaselineEnricher),
+            Metrics::new().unwrap(),
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap()
+    }
+
+    fn state(inner: &Inner) -> State {
+        inner.breaker.lock().unwrap().state()
+    }
+
+    /// The task carrying a ticket may die (a panic, a dropped runtime) before it reports;
+    /// the ticket then reports a failure itself, so a probe can never be lost silently.
+    #[tokio::test]
+    async fn a_ticket_dropped_without_an_outcome_counts_as_a_failure() {
+        let e = enricher("breaker_failures = 1\nbreaker_open_ms = 0");
+        let inner = e.inner.clone();
+        let ticket = inner.admit().unwrap();
+        drop(Admission {
+            inner: inner.clone(),
+            ticket: Some(ticket),
+        });
+        assert_eq!(state(&inner), State::Open);
+        // The probe is lost the same way: the breaker opens again rather than staying
+        // half-open.
+        let probe = inner.admit().unwrap();
+        assert_eq!((probe, state(&inner)), (Ticket::Probe, State::HalfOpen));
+        drop(Admission {
+            inner: inner.clone(),
+            ticket: Some(probe),
+        });
+        assert_eq!(state(&inner), State::Open);
+        // A reported outcome is not counted twice.
+        let probe = inner.admit().unwrap();
+        Admission {
+            inner: inner.clone(),
+            ticket: Some(probe),
+        }
+        .report(true);
+        assert_eq!(state(&inner), State::Closed);
+    }
+}
