@@ -3,6 +3,7 @@
 //! never with the value: a value may be a secret, and errors end up in logs. Secrets are
 //! masked wherever the configuration is shown (see [`secret`]).
 
+mod env;
 pub mod secret;
 
 use std::collections::BTreeMap;
@@ -348,7 +349,7 @@ impl Config {
         let mut typed = Vec::new();
         for (name, value) in env {
             if let Some(rest) = name.strip_prefix(ENV_PREFIX)
-                && let Some(key) = apply_override(&mut table, rest, &value, false)?
+                && let Some(key) = env::apply_override(&mut table, rest, &value, false)?
             {
                 typed.push((key, rest.to_string(), value));
             }
@@ -363,10 +364,10 @@ impl Config {
                     let key = e.path().to_string();
                     if let Some(i) = typed.iter().position(|(k, _, _)| *k == key) {
                         let (_, rest, value) = typed.swap_remove(i);
-                        apply_override(&mut table, &rest, &value, true)?;
+                        env::apply_override(&mut table, &rest, &value, true)?;
                         continue;
                     }
-                    let message = value_free(&key, &e.inner().to_string());
+                    let message = secret::value_free(&key, &e.inner().to_string());
                     return Err(ConfigError::Invalid { key, message });
                 }
             }
@@ -577,94 +578,6 @@ impl Config {
         }
         text
     }
-}
-
-/// A deserialization error's message without the value it quotes (serde's `invalid type:
-/// string "abc", expected u64` becomes `invalid type: string, expected u64`); for a key that
-/// may hold a secret, no detail at all.
-fn value_free(key: &str, message: &str) -> String {
-    let leaf = key.rsplit('.').next().unwrap_or(key);
-    if secret::is_secret_name(key) || leaf.ends_with("url") {
-        return "invalid value (not shown: this key may hold a secret)".into();
-    }
-    // The first line: the parser appends the key again (``in `pipeline.x` ``).
-    let message = message.trim().lines().next().unwrap_or("").trim();
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some((found, expected)) = message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split_once(", expected "))
-        {
-            let kind = found.split(['`', '"']).next().unwrap_or("").trim();
-            return format!("{prefix}{kind}, expected {expected}");
-        }
-    }
-    if let Some((_, expected)) = message
-        .strip_prefix("unknown variant ")
-        .and_then(|rest| rest.split_once(", expected "))
-    {
-        return format!("unknown variant, expected {expected}");
-    }
-    message.to_string()
-}
-
-/// Applies `SECTION__KEY=value` onto the table. Inside the `*_properties` tables, further
-/// `__` separators become dots: `KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES` sets
-/// `fetch.max.bytes`. Returns the dotted key when the value was typed as a number or
-/// boolean by its look (see [`parse_env_value`]); `as_string` keeps it a string.
-fn apply_override(
-    table: &mut toml::Table,
-    path: &str,
-    value: &str,
-    as_string: bool,
-) -> Result<Option<String>, ConfigError> {
-    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-    let key_name = parts.join(".");
-    let bad = |message: &str| ConfigError::Invalid {
-        key: format!("{ENV_PREFIX}{path}"),
-        message: message.into(),
-    };
-    if parts.len() < 2 || parts.iter().any(String::is_empty) {
-        return Err(bad(
-            "environment overrides need the form NEWSFLOW__SECTION__KEY",
-        ));
-    }
-    let (head, leaf): (Vec<String>, String) =
-        if parts.len() > 3 && parts[1].ends_with("_properties") {
-            (parts[..2].to_vec(), parts[2..].join("."))
-        } else {
-            let (last, rest) = parts.split_last().ok_or_else(|| bad("empty key"))?;
-            (rest.to_vec(), last.clone())
-        };
-    let mut node = table;
-    for part in &head {
-        let entry = node
-            .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-        node = entry
-            .as_table_mut()
-            .ok_or_else(|| bad(&format!("`{part}` is not a table in {key_name}")))?;
-    }
-    let is_property_table = head.last().is_some_and(|h| h.ends_with("_properties"));
-    let keep_string = as_string || is_property_table || secret::is_secret_name(&leaf);
-    let parsed = parse_env_value(value, keep_string);
-    let typed = !parsed.is_str();
-    node.insert(leaf, parsed);
-    Ok(typed.then_some(key_name))
-}
-
-/// Environment values are typed by their look: integers, booleans, else strings.
-/// librdkafka property values and secrets stay strings, as given (a password `0123` must
-/// not become the number 123).
-fn parse_env_value(value: &str, keep_string: bool) -> toml::Value {
-    if !keep_string {
-        if let Ok(i) = value.parse::<i64>() {
-            return toml::Value::Integer(i);
-        }
-        if let Ok(b) = value.parse::<bool>() {
-            return toml::Value::Boolean(b);
-        }
-    }
-    toml::Value::String(value.to_string())
 }
 
 #[cfg(test)]

@@ -230,6 +230,34 @@ pub fn mask_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
     }
 }
 
+/// A deserialization error's message without the value it quotes (serde's `invalid type:
+/// string "abc", expected u64` becomes `invalid type: string, expected u64`); for a key that
+/// may hold a secret, no detail at all.
+pub fn value_free(key: &str, message: &str) -> String {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    if is_secret_name(key) || leaf.ends_with("url") {
+        return "invalid value (not shown: this key may hold a secret)".into();
+    }
+    // The first line: the parser appends the key again (``in `pipeline.x` ``).
+    let message = message.trim().lines().next().unwrap_or("").trim();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((found, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            let kind = found.split(['`', '"']).next().unwrap_or("").trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    if let Some((_, expected)) = message
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("unknown variant, expected {expected}");
+    }
+    message.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
