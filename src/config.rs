@@ -1,5 +1,10 @@
 //! Typed configuration: a TOML file, overridden by `NEWSFLOW__SECTION__KEY` environment
-//! variables, checked at start-up. Unknown keys and invalid values fail with the key's name.
+//! variables, checked at start-up. Unknown keys and invalid values fail with the key's name,
+//! never with the value: a value may be a secret, and errors end up in logs. Secrets are
+//! masked wherever the configuration is shown (see [`secret`]).
+
+mod env;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,6 +12,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+pub use self::secret::{Secret, SecretUrl};
+pub use crate::remote::config::{RemoteConfig, RemoteFallback, RemoteTask};
 
 /// Prefix of environment-variable overrides.
 pub const ENV_PREFIX: &str = "NEWSFLOW__";
@@ -19,62 +27,31 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {source}")]
+    /// Only the position and the parser's message: the parser's own `Display` quotes the
+    /// offending line, which may hold a secret.
+    #[error("config file {path} is not valid TOML at line {line}, column {column}: {message}")]
     Syntax {
         path: String,
-        source: Box<toml::de::Error>,
+        line: usize,
+        column: usize,
+        message: String,
     },
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
-/// A secret string: never printed, in `Debug`, `Display` or serialized form.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret value, for handing to the client library only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
-
 /// librdkafka properties passed through. Values of secret-looking keys (passwords, keys,
-/// tokens) are masked in `Debug` and when serialized.
+/// tokens, `sasl.oauthbearer.config`) are masked in `Debug` and when serialized, and so are
+/// credentials inside URL values.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Properties(pub BTreeMap<String, String>);
 
 impl Properties {
-    fn masked(&self) -> BTreeMap<&str, &str> {
+    fn masked(&self) -> BTreeMap<&str, std::borrow::Cow<'_, str>> {
         self.0
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    if is_secret_property(k) {
-                        "***"
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
+            .map(|(k, v)| (k.as_str(), secret::mask_value(k, v)))
             .collect()
     }
 }
@@ -116,73 +93,6 @@ pub struct EnrichConfig {
     /// A remote model server; the local engine (`pipeline.enricher`) stays the fallback.
     #[serde(default)]
     pub remote: Option<RemoteConfig>,
-}
-
-/// What the remote model does (Hugging Face inference task names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RemoteTask {
-    /// Named entities: answers `[{entity_group, word, start, end, score}]` per input.
-    TokenClassification,
-    /// Sentiment: answers `[{label, score}]` per input.
-    TextClassification,
-}
-
-/// What to do with an article when the remote model cannot answer in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RemoteFallback {
-    /// Use the in-process models and mark the event (`pipeline.fallback`).
-    Local,
-    /// Send the article to the dead-letter topic (reason `remote_unavailable`).
-    DeadLetter,
-}
-
-/// A remote NER or sentiment model over HTTP (Hugging Face inference wire format).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteConfig {
-    /// Endpoint receiving `POST {"inputs": [text, ...]}`.
-    pub url: String,
-    pub task: RemoteTask,
-    /// Name of the remote model, reported in `pipeline.models`.
-    #[serde(default = "defaults::remote_model")]
-    pub model: String,
-    /// Per request.
-    #[serde(default = "defaults::remote_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Retries after the first attempt (timeouts, connection errors, 429, 5xx).
-    #[serde(default = "defaults::remote_max_retries")]
-    pub max_retries: u32,
-    /// Requests in flight at once; more articles wait (back-pressure).
-    #[serde(default = "defaults::remote_max_concurrency")]
-    pub max_concurrency: usize,
-    /// Texts per request (a long body is split into chunks of `max_chunk_chars`).
-    #[serde(default = "defaults::remote_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "defaults::remote_max_chunk_chars")]
-    pub max_chunk_chars: usize,
-    /// Total time one article may spend on the remote model before the fallback is used.
-    #[serde(default = "defaults::remote_article_budget_ms")]
-    pub article_budget_ms: u64,
-    /// Consecutive failed articles that open the circuit breaker.
-    #[serde(default = "defaults::remote_breaker_failures")]
-    pub breaker_failures: u32,
-    /// How long the breaker stays open before a half-open probe.
-    #[serde(default = "defaults::remote_breaker_open_ms")]
-    pub breaker_open_ms: u64,
-    #[serde(default = "defaults::remote_fallback")]
-    pub fallback: RemoteFallback,
-    /// Header carrying the credential, e.g. `Authorization`.
-    #[serde(default = "defaults::remote_auth_header")]
-    pub auth_header: String,
-    /// Environment variable holding the header's value (e.g. `Bearer hf_...`); never logged.
-    #[serde(default)]
-    pub auth_env: Option<String>,
-    /// Remote label → newsflow type (`PER`, `ORG`, `LOC`, `MISC`) or sentiment label
-    /// (`positive`, `negative`, `neutral`). Unmapped labels are dropped.
-    #[serde(default = "defaults::remote_label_map")]
-    pub label_map: BTreeMap<String, String>,
 }
 
 /// Kafka client settings shared by consumer and producer.
@@ -430,63 +340,6 @@ mod defaults {
     pub fn log_level() -> String {
         "info".into()
     }
-    pub fn remote_model() -> String {
-        "remote".into()
-    }
-    pub fn remote_timeout_ms() -> u64 {
-        2_000
-    }
-    pub fn remote_max_retries() -> u32 {
-        2
-    }
-    pub fn remote_max_concurrency() -> usize {
-        16
-    }
-    pub fn remote_batch_size() -> usize {
-        8
-    }
-    pub fn remote_max_chunk_chars() -> usize {
-        1_500
-    }
-    pub fn remote_article_budget_ms() -> u64 {
-        5_000
-    }
-    pub fn remote_breaker_failures() -> u32 {
-        5
-    }
-    pub fn remote_breaker_open_ms() -> u64 {
-        10_000
-    }
-    pub fn remote_fallback() -> super::RemoteFallback {
-        super::RemoteFallback::Local
-    }
-    pub fn remote_auth_header() -> String {
-        "Authorization".into()
-    }
-    pub fn remote_label_map() -> std::collections::BTreeMap<String, String> {
-        [
-            ("PER", "PER"),
-            ("ORG", "ORG"),
-            ("LOC", "LOC"),
-            ("MISC", "MISC"),
-            ("POSITIVE", "positive"),
-            ("NEGATIVE", "negative"),
-            ("NEUTRAL", "neutral"),
-            ("positive", "positive"),
-            ("negative", "negative"),
-            ("neutral", "neutral"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-}
-
-/// librdkafka property names whose values are secrets.
-fn is_secret_property(key: &str) -> bool {
-    ["password", "secret", "token", "key.pem", "private"]
-        .iter()
-        .any(|s| key.contains(s))
 }
 
 impl Config {
@@ -508,24 +361,43 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: origin.to_string(),
-                    source: Box::new(e),
-                })?;
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map_or(0, |span| span.start).min(text.len());
+            let before = text.get(..at).unwrap_or("");
+            ConfigError::Syntax {
+                path: origin.to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        // Overrides given a number or boolean type by their look, as (key, override).
+        let mut typed = Vec::new();
         for (name, value) in env {
-            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
-                apply_override(&mut table, rest, &value)?;
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX)
+                && let Some(key) = env::apply_override(&mut table, rest, &value, false)?
+            {
+                typed.push((key, rest.to_string(), value));
             }
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                ConfigError::Invalid {
-                    key: e.path().to_string(),
-                    message: e.inner().to_string(),
+        // A value that looks like a number but lands in a string key (an all-digit group id)
+        // becomes a string again and the config is read once more; each round turns back
+        // one override, so this ends after at most `typed.len()` extra rounds.
+        let config: Config = loop {
+            match serde_path_to_error::deserialize(toml::Value::Table(table.clone())) {
+                Ok(config) => break config,
+                Err(e) => {
+                    let key = e.path().to_string();
+                    if let Some(i) = typed.iter().position(|(k, _, _)| *k == key) {
+                        let (_, rest, value) = typed.swap_remove(i);
+                        env::apply_override(&mut table, &rest, &value, true)?;
+                        continue;
+                    }
+                    let message = secret::value_free(&key, &e.inner().to_string());
+                    return Err(ConfigError::Invalid { key, message });
                 }
-            })?;
+            }
+        };
         config.check()?;
         Ok(config)
     }
@@ -632,8 +504,8 @@ impl Config {
             }
         }
         if let Some(r) = &self.enrich.remote {
-            let url_ok =
-                ::url::Url::parse(&r.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            let url_ok = ::url::Url::parse(r.url.expose())
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !url_ok {
                 return invalid("enrich.remote.url", "must be an http(s) URL");
             }
@@ -654,6 +526,26 @@ impl Config {
             }
             if r.breaker_failures == 0 {
                 return invalid("enrich.remote.breaker_failures", "must be at least 1");
+            }
+            // Durations go into clock arithmetic; anything longer is a mistake anyway.
+            if r.article_budget_ms > 600_000 {
+                return invalid(
+                    "enrich.remote.article_budget_ms",
+                    "must be at most 600000 (10 minutes)",
+                );
+            }
+            if r.breaker_open_ms > 86_400_000 {
+                return invalid(
+                    "enrich.remote.breaker_open_ms",
+                    "must be at most 86400000 (a day)",
+                );
+            }
+            if r.max_response_bytes() < 64 << 10 {
+                return invalid(
+                    "enrich.remote.response_budget_bytes",
+                    "must leave at least 65536 bytes per request in flight \
+                     (response_budget_bytes / max_concurrency)",
+                );
             }
             for (label, mapped) in &r.label_map {
                 let ok = [
@@ -682,56 +574,36 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
-}
 
-/// Applies `SECTION__KEY=value` onto the table. Inside the `*_properties` tables, further
-/// `__` separators become dots: `KAFKA__CONSUMER_PROPERTIES__FETCH__MAX__BYTES` sets
-/// `fetch.max.bytes`.
-fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<(), ConfigError> {
-    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
-    let key_name = parts.join(".");
-    let bad = |message: &str| ConfigError::Invalid {
-        key: format!("{ENV_PREFIX}{path}"),
-        message: message.into(),
-    };
-    if parts.len() < 2 || parts.iter().any(String::is_empty) {
-        return Err(bad(
-            "environment overrides need the form NEWSFLOW__SECTION__KEY",
-        ));
-    }
-    let (head, leaf): (Vec<String>, String) =
-        if parts.len() > 3 && parts[1].ends_with("_properties") {
-            (parts[..2].to_vec(), parts[2..].join("."))
-        } else {
-            let (last, rest) = parts.split_last().ok_or_else(|| bad("empty key"))?;
-            (rest.to_vec(), last.clone())
-        };
-    let mut node = table;
-    for part in &head {
-        let entry = node
-            .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-        node = entry
-            .as_table_mut()
-            .ok_or_else(|| bad(&format!("`{part}` is not a table in {key_name}")))?;
-    }
-    let is_property_table = head.last().is_some_and(|h| h.ends_with("_properties"));
-    node.insert(leaf, parse_env_value(value, is_property_table));
-    Ok(())
-}
-
-/// Environment values are typed by their look: integers, booleans, else strings.
-/// librdkafka property values stay strings, as librdkafka expects.
-fn parse_env_value(value: &str, keep_string: bool) -> toml::Value {
-    if !keep_string {
-        if let Ok(i) = value.parse::<i64>() {
-            return toml::Value::Integer(i);
+    /// `text` (a client library's error or log line, which may quote a setting it was
+    /// given) with every secret value of this config replaced by `***`: the SASL password,
+    /// secret-looking librdkafka properties, and credentials inside URL values.
+    pub fn redact(&self, text: &str) -> String {
+        let k = &self.kafka;
+        let mut secrets: Vec<String> = k
+            .sasl_password
+            .iter()
+            .map(|p| p.expose().to_string())
+            .collect();
+        let properties = k.consumer_properties.0.iter();
+        for (key, value) in properties.chain(&k.producer_properties.0) {
+            if secret::is_secret_name(key) {
+                secrets.push(value.clone());
+            } else {
+                secrets.extend(secret::url_credentials(value));
+            }
         }
-        if let Ok(b) = value.parse::<bool>() {
-            return toml::Value::Boolean(b);
+        if let Some(r) = &self.enrich.remote {
+            secrets.extend(secret::url_credentials(r.url.expose()));
         }
+        // Longest first, so a secret that contains another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut text = text.to_string();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(s.as_str(), secret::MASK);
+        }
+        text
     }
-    toml::Value::String(value.to_string())
 }
 
 #[cfg(test)]
@@ -805,7 +677,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("pipeline.max_in_flight"), "{err}");
+        assert_eq!(
+            err,
+            "config key `pipeline.max_in_flight`: invalid type: string, expected usize"
+        );
         let err = Config::from_toml_str(
             MINIMAL,
             "t",
@@ -864,6 +739,156 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("hunter3"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_all_digit_password_from_the_environment_stays_a_string_and_is_never_shown() {
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[
+                ("NEWSFLOW__KAFKA__SASL_PASSWORD", "0123456789"),
+                ("NEWSFLOW__KAFKA__GROUP_ID", "4242"),
+                ("NEWSFLOW__KAFKA__GROUP_INSTANCE_ID", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.kafka.sasl_password.as_ref().unwrap().expose(),
+            "0123456789"
+        );
+        // Numbers in string keys are strings too, whatever they look like.
+        assert_eq!(c.kafka.group_id, "4242");
+        assert_eq!(c.kafka.group_instance_id.as_deref(), Some("true"));
+        let shown = format!("{} {:?}", c.to_masked_toml(), c);
+        assert!(!shown.contains("0123456789"), "{shown}");
+        // A number in a numeric key is still a number.
+        let c = Config::from_toml_str(
+            MINIMAL,
+            "t",
+            env(&[("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "9")]),
+        )
+        .unwrap();
+        assert_eq!(c.pipeline.max_in_flight, 9);
+    }
+
+    #[test]
+    fn oauthbearer_config_and_url_credentials_are_masked() {
+        let text = format!(
+            "{MINIMAL}
+            [kafka.consumer_properties]
+            \"sasl.oauthbearer.config\" = \"clientId=me clientSecret=s3cr3t-1\"
+            \"sasl.oauthbearer.token.endpoint.url\" = \"https://me:s3cr3t-2@idp.example.com/token\"
+            [enrich.remote]
+            url = \"https://user:s3cr3t-3@models.example.com/ner?api_key=s3cr3t-4&region=eu\"
+            task = \"token-classification\"
+            "
+        );
+        let c = Config::from_toml_str(&text, "t", env(&[])).unwrap();
+        let shown = format!("{}\n{:?}", c.to_masked_toml(), c);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("models.example.com/ner"), "{shown}");
+        assert!(shown.contains("region=eu"), "{shown}");
+        assert_eq!(
+            c.kafka.consumer_properties.0["sasl.oauthbearer.config"],
+            "clientId=me clientSecret=s3cr3t-1"
+        );
+        let remote = c.enrich.remote.unwrap();
+        assert!(remote.url.expose().contains("s3cr3t-3"));
+    }
+
+    #[test]
+    fn errors_never_echo_a_value() {
+        let cases = [
+            // A value of the wrong type, for a plain key and a secret one.
+            (
+                MINIMAL.to_string(),
+                ("NEWSFLOW__PIPELINE__MAX_IN_FLIGHT", "s3cr3t"),
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[enrich.remote]\nurl = \"https://u:s3cr3t@h/\"\ntask = \"s3cr3t\"\n"
+                ),
+                ("OTHER", ""),
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[enrich.remote]\nurl = \"ftp://u:s3cr3t@h/\"\ntask = \"text-classification\"\n"
+                ),
+                ("OTHER", ""),
+            ),
+            (
+                MINIMAL.replace(
+                    "group_id = \"g\"",
+                    "group_id = \"g\"\nsasl_password = [\"s3cr3t\"]",
+                ),
+                ("OTHER", ""),
+            ),
+            // A syntax error on a line holding a secret.
+            (
+                MINIMAL.replace(
+                    "group_id = \"g\"",
+                    "group_id = \"g\"\nsasl_password = \"s3cr3t",
+                ),
+                ("OTHER", ""),
+            ),
+        ];
+        for (text, var) in cases {
+            let err = Config::from_toml_str(&text, "t", env(&[var])).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn redact_masks_every_secret_value_in_library_text() {
+        let text = format!(
+            "{MINIMAL}
+            [kafka.producer_properties]
+            \"sasl.oauthbearer.config\" = \"clientSecret=s3cr3t-1\"
+            [enrich.remote]
+            url = \"https://user:s3cr3t-3@h.example/?token=s3cr3t-4\"
+            task = \"token-classification\"
+            "
+        );
+        let c = Config::from_toml_str(
+            &text,
+            "t",
+            env(&[("NEWSFLOW__KAFKA__SASL_PASSWORD", "s3cr3t-2")]),
+        )
+        .unwrap();
+        let said = "Invalid value \"clientSecret=s3cr3t-1\" for configuration property \
+                    \"sasl.oauthbearer.config\"; password s3cr3t-2; s3cr3t-3 s3cr3t-4";
+        let shown = c.redact(said);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("sasl.oauthbearer.config"), "{shown}");
+    }
+
+    #[test]
+    fn remote_durations_and_response_budget_are_bounded() {
+        let remote = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[enrich.remote]\nurl = \"http://h/\"\ntask = \"text-classification\"\n{extra}\n"
+            )
+        };
+        let c = Config::from_toml_str(&remote(""), "t", env(&[])).unwrap();
+        assert_eq!(c.enrich.remote.unwrap().max_response_bytes(), 1 << 20);
+        for (extra, key) in [
+            (
+                "article_budget_ms = 9223372036854775807",
+                "article_budget_ms",
+            ),
+            ("breaker_open_ms = 9223372036854775807", "breaker_open_ms"),
+            (
+                "response_budget_bytes = 1048576\nmax_concurrency = 32",
+                "response_budget_bytes",
+            ),
+        ] {
+            let err = Config::from_toml_str(&remote(extra), "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum ParseError {
     InvalidJson(String),
     #[error("invalid article: {0}")]
     InvalidArticle(String),
+    /// The message says what is wrong, never quoting the id (it may hold control characters).
+    #[error("invalid id: {0}")]
+    InvalidId(&'static str),
 }
 
 impl ParseError {
@@ -30,9 +33,15 @@ impl ParseError {
             ParseError::InvalidUtf8 { .. } => "invalid_utf8",
             ParseError::InvalidJson(_) => "invalid_json",
             ParseError::InvalidArticle(_) => "invalid_article",
+            ParseError::InvalidId(_) => "invalid_id",
         }
     }
 }
+
+/// Longest `id` accepted, in bytes (UTF-8).
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest `language` tag accepted, in bytes (BCP 47 asks implementations to handle 35).
+pub const MAX_LANGUAGE_BYTES: usize = 35;
 
 /// A publication date as given: text in any common format, or epoch seconds or millis.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +64,8 @@ pub struct RawArticle {
     pub authors: Vec<String>,
     /// Unknown fields, kept as they came.
     pub extra: Map<String, Value>,
+    /// Problems with fields that were dropped rather than rejected (carried into the event).
+    pub warnings: Vec<String>,
 }
 
 /// Parses one record value.
@@ -115,10 +126,21 @@ fn parse_json(value: &[u8]) -> Result<RawArticle, ParseError> {
         body: take_string(&mut object, "body")?,
         html: take_string(&mut object, "html")?,
         published_at: take_date(&mut object)?,
-        language: take_string(&mut object, "language")?,
+        language: None,
         authors: take_authors(&mut object)?,
         extra: Map::new(),
+        warnings: Vec::new(),
     };
+    article.language = take_string(&mut object, "language")?.and_then(|l| {
+        if l.trim().is_empty() || is_language_tag(l.trim()) {
+            Some(l)
+        } else {
+            article
+                .warnings
+                .push("language: not a BCP 47 language tag; detected from the text instead".into());
+            None
+        }
+    });
     let has_content = [&article.title, &article.body, &article.html]
         .iter()
         .any(|f| f.as_deref().is_some_and(|s| !s.trim().is_empty()));
@@ -158,15 +180,67 @@ fn take_string(object: &mut Map<String, Value>, field: &str) -> Result<Option<St
     }
 }
 
-/// `id` may be a string or an integer.
+/// `id` may be a string or an integer; a string must pass [`check_id`].
 fn take_id(object: &mut Map<String, Value>) -> Result<Option<String>, ParseError> {
     match object.remove("id") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::String(s)) => {
+            let id = s.trim();
+            check_id(id)?;
+            Ok(Some(id.to_string()))
+        }
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
         Some(other) => Err(wrong_type("id", "a string or an integer", &other)),
     }
+}
+
+/// An id must be safe to use as a key, a file name or a URL path segment, and to log.
+fn check_id(id: &str) -> Result<(), ParseError> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(ParseError::InvalidId("longer than 256 bytes"));
+    }
+    if id.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(ParseError::InvalidId(
+            "contains a control or invisible character",
+        ));
+    }
+    if id.contains(['/', '\\']) {
+        return Err(ParseError::InvalidId("contains a path separator"));
+    }
+    if id.chars().all(|c| c == '.') {
+        return Err(ParseError::InvalidId("is a relative path (`.` or `..`)"));
+    }
+    Ok(())
+}
+
+/// Format characters that change how text displays without showing themselves: bidi
+/// controls, zero-width characters, the byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+/// A plausible BCP 47 / ISO 639 tag: a 2–3 letter language, then subtags of 1–8 letters or
+/// digits, separated by `-` (or `_`, as locales often write them).
+fn is_language_tag(tag: &str) -> bool {
+    if tag.len() > MAX_LANGUAGE_BYTES {
+        return false;
+    }
+    let mut parts = tag.split(['-', '_']);
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn take_date(object: &mut Map<String, Value>) -> Result<Option<RawDate>, ParseError> {
@@ -261,6 +335,91 @@ mod tests {
             );
         }
         assert_eq!(parse(&[b'a'; 11], 10).unwrap_err().reason(), "too_large");
+    }
+
+    #[test]
+    fn unsafe_ids_are_dead_lettered_as_invalid_id() {
+        let long = format!(r#"{{"id": "{}", "title": "t"}}"#, "a".repeat(257));
+        let cases: &[&[u8]] = &[
+            br#"{"id": "../../etc/passwd", "title": "t"}"#,
+            br#"{"id": "a/b", "title": "t"}"#,
+            br#"{"id": "a\\b", "title": "t"}"#,
+            br#"{"id": "..", "title": "t"}"#,
+            br#"{"id": "a\u0000b", "title": "t"}"#,
+            br#"{"id": "a\nb", "title": "t"}"#,
+            br#"{"id": "abc\u202Egpj.exe", "title": "t"}"#,
+            long.as_bytes(),
+        ];
+        for value in cases {
+            let err = parse(value, LIMIT).unwrap_err();
+            assert_eq!(
+                err.reason(),
+                "invalid_id",
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+            assert!(!err.to_string().contains("passwd"), "{err}");
+        }
+        for ok in [
+            "demo-1",
+            "urn:uuid:1b4e28ba-2fa1",
+            "a.b",
+            "Artikel 12 (Ausgabe 3)",
+        ] {
+            let a = parse(
+                format!(r#"{{"id": "{ok}", "title": "t"}}"#).as_bytes(),
+                LIMIT,
+            )
+            .unwrap();
+            assert_eq!(a.id.as_deref(), Some(ok));
+        }
+        let max = "a".repeat(MAX_ID_BYTES);
+        assert!(
+            parse(
+                format!(r#"{{"id": "{max}", "title": "t"}}"#).as_bytes(),
+                LIMIT
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn implausible_languages_are_dropped_with_a_warning() {
+        for bad in [
+            "../en",
+            "english language",
+            "e",
+            "en\\u0000",
+            "x-klingon",
+            "en-toolongsubtag",
+            "12",
+        ] {
+            let a = parse(
+                format!(r#"{{"language": "{bad}", "title": "t"}}"#).as_bytes(),
+                LIMIT,
+            )
+            .unwrap();
+            assert_eq!(a.language, None, "{bad}");
+            assert_eq!(a.warnings.len(), 1, "{bad}");
+            assert!(a.warnings[0].starts_with("language:"), "{:?}", a.warnings);
+        }
+        for good in [
+            "en",
+            "EN",
+            "pt-BR",
+            "zh_Hant_TW",
+            "gsw",
+            "sr-Latn-RS",
+            "de-DE-1996",
+        ] {
+            let a = parse(
+                format!(r#"{{"language": "{good}", "title": "t"}}"#).as_bytes(),
+                LIMIT,
+            )
+            .unwrap();
+            assert_eq!(a.language.as_deref(), Some(good));
+            assert!(a.warnings.is_empty());
+        }
     }
 
     #[test]

@@ -25,12 +25,14 @@ pub struct Rejection {
 /// `output_rejected`: the broker refused the event for good (e.g. too large).
 /// `remote_unavailable`: the remote model failed and `fallback = "dead-letter"`.
 /// `timeout`: processing exceeded `pipeline.record_timeout_ms`.
-pub const REJECTION_REASONS: [&str; 11] = [
+/// `invalid_id`: the article's `id` is unsafe as a key (see [`crate::parse`]).
+pub const REJECTION_REASONS: [&str; 12] = [
     "empty",
     "too_large",
     "invalid_utf8",
     "invalid_json",
     "invalid_article",
+    "invalid_id",
     "normalize",
     "enrich",
     "internal",

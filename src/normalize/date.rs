@@ -1,8 +1,16 @@
-//! Publication dates in any common format → UTC.
+//! Publication dates in any common format → UTC, within the years 1000–9999.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::parse::RawDate;
+
+/// Years a publication date may have. chrono accepts years up to ±262142 (`%Y` takes a sign
+/// and any number of digits), and dates that far out overflow later date arithmetic
+/// (relative dates in the body are resolved against this one); outside this range a date is
+/// taken as unrecognised, which the caller reports as a warning.
+pub const YEARS: RangeInclusive<i32> = 1000..=9999;
 
 /// Epoch values above this are milliseconds (1e11 s is the year 5138).
 const MILLIS_THRESHOLD: f64 = 1e11;
@@ -39,12 +47,14 @@ const TZ_DATETIME_FORMATS: &[&str] = &[
     "%d %b %Y %H:%M:%S %z",
 ];
 
-/// Parses a publication date; `None` when no known format matches.
+/// Parses a publication date; `None` when no known format matches or the year is outside
+/// [`YEARS`].
 pub fn parse_date(raw: &RawDate) -> Option<DateTime<Utc>> {
-    match raw {
+    let parsed = match raw {
         RawDate::Epoch(n) => from_epoch(*n),
         RawDate::Text(s) => parse_text(s.trim()),
-    }
+    };
+    parsed.filter(|d| YEARS.contains(&d.year()))
 }
 
 fn from_epoch(n: f64) -> Option<DateTime<Utc>> {
@@ -144,5 +154,15 @@ mod tests {
         assert_eq!(s, ms);
         assert!(parse_date(&RawDate::Epoch(-1.0)).is_none());
         assert!(parse_date(&RawDate::Epoch(1e300)).is_none());
+    }
+
+    #[test]
+    fn years_outside_1000_to_9999_are_unrecognised() {
+        assert_eq!(iso("+262142-12-31"), "none");
+        assert_eq!(iso("-262143-01-01"), "none");
+        assert_eq!(iso("+10000-01-01T00:00:00"), "none");
+        assert_eq!(iso("0999-12-31"), "none");
+        assert_eq!(iso("1000-01-01"), "1000-01-01T00:00:00Z");
+        assert_eq!(iso("9999-12-31T23:59:59Z"), "9999-12-31T23:59:59Z");
     }
 }

@@ -68,7 +68,7 @@ impl Article {
 
 /// Normalizes one raw article.
 pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
-    let mut warnings = Vec::new();
+    let mut warnings = raw.warnings.clone();
     let body_source = match (&raw.body, &raw.html) {
         (Some(body), _) if !body.trim().is_empty() => body.clone(),
         (_, Some(html)) => html::html_to_text(html),

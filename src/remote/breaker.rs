@@ -4,8 +4,23 @@
 //! open it. Open: no article calls it until `open_for` has passed. Half-open: the first
 //! article after that is the probe; the others keep using the fallback until the probe
 //! answers. A successful probe closes the breaker; a failed one opens it again.
+//!
+//! The breaker can never stay half-open: a probe that has not reported within
+//! `probe_timeout` (its task panicked or was dropped, so nobody will report) is taken as
+//! lost, and the next article becomes the probe. Every deadline is computed with checked
+//! arithmetic from durations capped at [`MAX_PERIOD`], so no configured or answered
+//! duration can overflow the clock.
 
 use std::time::{Duration, Instant};
+
+/// Longest open period or probe timeout honoured; longer ones are cut to this.
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `now + period`, with the period capped at [`MAX_PERIOD`]; on a clock that cannot
+/// represent that, `now` (an expired deadline errs on the side of trying again).
+fn deadline(now: Instant, period: Duration) -> Instant {
+    now.checked_add(period.min(MAX_PERIOD)).unwrap_or(now)
+}
 
 /// The breaker's state, as the `newsflow_remote_circuit_state` gauge reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +52,16 @@ pub enum Ticket {
 
 #[derive(Debug, Clone, Copy)]
 enum Inner {
-    Closed { consecutive: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        consecutive: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// The probe is out; past `until` it is taken as lost.
+    HalfOpen {
+        until: Instant,
+    },
 }
 
 /// Consecutive-failure circuit breaker.
@@ -47,15 +69,19 @@ enum Inner {
 pub struct Breaker {
     failures: u32,
     open_for: Duration,
+    probe_timeout: Duration,
     inner: Inner,
 }
 
 impl Breaker {
-    /// Opens after `failures` (at least 1) consecutive failed articles, for `open_for`.
-    pub fn new(failures: u32, open_for: Duration) -> Self {
+    /// Opens after `failures` (at least 1) consecutive failed articles, for `open_for`. A
+    /// probe that has not reported after `probe_timeout` (set it above the longest an
+    /// article can take) is lost, and another article probes.
+    pub fn new(failures: u32, open_for: Duration, probe_timeout: Duration) -> Self {
         Breaker {
             failures: failures.max(1),
-            open_for,
+            open_for: open_for.min(MAX_PERIOD),
+            probe_timeout: probe_timeout.min(MAX_PERIOD),
             inner: Inner::Closed { consecutive: 0 },
         }
     }
@@ -64,7 +90,7 @@ impl Breaker {
         match self.inner {
             Inner::Closed { .. } => State::Closed,
             Inner::Open { .. } => State::Open,
-            Inner::HalfOpen => State::HalfOpen,
+            Inner::HalfOpen { .. } => State::HalfOpen,
         }
     }
 
@@ -72,18 +98,20 @@ impl Breaker {
     pub fn admit(&mut self, now: Instant) -> Option<Ticket> {
         match self.inner {
             Inner::Closed { .. } => Some(Ticket::Normal),
-            Inner::Open { until } if now >= until => {
-                self.inner = Inner::HalfOpen;
+            Inner::Open { until } | Inner::HalfOpen { until } if now >= until => {
+                self.inner = Inner::HalfOpen {
+                    until: deadline(now, self.probe_timeout),
+                };
                 Some(Ticket::Probe)
             }
-            Inner::Open { .. } | Inner::HalfOpen => None,
+            Inner::Open { .. } | Inner::HalfOpen { .. } => None,
         }
     }
 
     /// The article's remote call succeeded.
     pub fn success(&mut self, ticket: Ticket) {
         match (ticket, self.inner) {
-            (Ticket::Probe, Inner::HalfOpen) | (Ticket::Normal, Inner::Closed { .. }) => {
+            (Ticket::Probe, Inner::HalfOpen { .. }) | (Ticket::Normal, Inner::Closed { .. }) => {
                 self.inner = Inner::Closed { consecutive: 0 };
             }
             // A straggler admitted before the breaker opened decides nothing.
@@ -94,7 +122,7 @@ impl Breaker {
     /// The article's remote call failed (after its retries, or its budget ran out).
     pub fn failure(&mut self, ticket: Ticket, now: Instant) {
         match (ticket, self.inner) {
-            (Ticket::Probe, Inner::HalfOpen) => self.open(now),
+            (Ticket::Probe, Inner::HalfOpen { .. }) => self.open(now),
             (Ticket::Normal, Inner::Closed { consecutive }) => {
                 let consecutive = consecutive + 1;
                 if consecutive >= self.failures {
@@ -109,7 +137,7 @@ impl Breaker {
 
     fn open(&mut self, now: Instant) {
         self.inner = Inner::Open {
-            until: now + self.open_for,
+            until: deadline(now, self.open_for),
         };
     }
 }
@@ -119,11 +147,12 @@ mod tests {
     use super::*;
 
     const OPEN: Duration = Duration::from_secs(10);
+    const PROBE: Duration = Duration::from_secs(30);
 
     #[test]
     fn opens_after_consecutive_failures_only() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(3, OPEN);
+        let mut b = Breaker::new(3, OPEN, PROBE);
         for _ in 0..2 {
             let t = b.admit(t0).unwrap();
             b.failure(t, t0);
@@ -145,7 +174,7 @@ mod tests {
     #[test]
     fn half_open_lets_one_probe_through_and_its_success_closes() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(1, OPEN);
+        let mut b = Breaker::new(1, OPEN, PROBE);
         let t = b.admit(t0).unwrap();
         b.failure(t, t0);
         let later = t0 + OPEN;
@@ -160,7 +189,7 @@ mod tests {
     #[test]
     fn failed_probe_opens_again_for_the_full_period() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(1, OPEN);
+        let mut b = Breaker::new(1, OPEN, PROBE);
         b.failure(Ticket::Normal, t0);
         let t1 = t0 + OPEN + Duration::from_secs(1);
         let probe = b.admit(t1).unwrap();
@@ -173,7 +202,7 @@ mod tests {
     #[test]
     fn stragglers_do_not_change_an_open_or_half_open_breaker() {
         let t0 = Instant::now();
-        let mut b = Breaker::new(1, OPEN);
+        let mut b = Breaker::new(1, OPEN, PROBE);
         b.failure(Ticket::Normal, t0);
         b.success(Ticket::Normal);
         assert_eq!(b.state(), State::Open);
@@ -182,5 +211,31 @@ mod tests {
         b.failure(Ticket::Normal, t0 + OPEN);
         assert_eq!(b.state(), State::HalfOpen);
         assert_eq!(State::HalfOpen.gauge(), 2);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_the_probe_timeout() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, OPEN, PROBE);
+        b.failure(Ticket::Normal, t0);
+        let t1 = t0 + OPEN;
+        assert_eq!(b.admit(t1), Some(Ticket::Probe));
+        // The probe's task dies without reporting: nobody calls success or failure.
+        assert_eq!(b.admit(t1 + PROBE - Duration::from_millis(1)), None);
+        assert_eq!(b.admit(t1 + PROBE), Some(Ticket::Probe), "stuck half-open");
+        b.success(Ticket::Probe);
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn huge_periods_are_capped_and_never_overflow_the_clock() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, Duration::MAX, Duration::MAX);
+        b.failure(Ticket::Normal, t0);
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.admit(t0 + MAX_PERIOD - Duration::from_secs(1)), None);
+        let t1 = t0 + MAX_PERIOD;
+        assert_eq!(b.admit(t1), Some(Ticket::Probe));
+        assert_eq!(b.admit(t1 + MAX_PERIOD), Some(Ticket::Probe));
     }
 }

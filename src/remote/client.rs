@@ -1,6 +1,11 @@
 //! The HTTP side: one shared `reqwest` client (pooled connections, HTTP/1.1 and HTTP/2,
 //! rustls), at most `max_concurrency` requests in flight, retries with exponential backoff
 //! and jitter on timeouts, connection errors, 429 (honouring `Retry-After`) and 5xx.
+//!
+//! The server's answers are untrusted input: redirects are never followed (they would
+//! re-send the article text and the credential header to wherever the server points), a
+//! `Retry-After` of any size only ever ends the article's budget early, and an answer is
+//! read into memory only up to [`RemoteConfig::max_response_bytes`].
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -12,12 +17,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::config::RemoteConfig;
 use super::wire;
-use crate::config::RemoteConfig;
 use crate::metrics::Metrics;
 
-/// Answers larger than this are refused (`invalid_response`).
-pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// First retry delay; doubles per retry up to [`BACKOFF_MAX`], with jitter.
 pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -73,6 +76,23 @@ impl CallError {
     }
 }
 
+/// How long to wait before retry number `retry` (0-based), given the server's `Retry-After`
+/// if any, or `None` when the wait would end at or past `deadline` (the article's budget is
+/// spent either way, so it gives up now). Checked arithmetic: a `Retry-After` of
+/// 18446744073709551615 seconds is simply past the deadline.
+pub fn retry_delay(
+    retry: u32,
+    random: u64,
+    retry_after: Option<Duration>,
+    now: Instant,
+    deadline: Instant,
+) -> Option<Duration> {
+    let delay = backoff(retry, random).max(retry_after.unwrap_or(Duration::ZERO));
+    now.checked_add(delay)
+        .is_some_and(|wake| wake < deadline)
+        .then_some(delay)
+}
+
 /// The delay before retry number `retry` (0-based): `BACKOFF_INITIAL * 2^retry` capped at
 /// `BACKOFF_MAX`, of which a random half (from `random`) is jitter.
 pub fn backoff(retry: u32, random: u64) -> Duration {
@@ -109,6 +129,7 @@ pub struct Client {
     http: reqwest::Client,
     url: reqwest::Url,
     timeout: Duration,
+    max_response_bytes: usize,
     max_retries: u32,
     permits: Arc<Semaphore>,
     metrics: Metrics,
@@ -122,7 +143,7 @@ impl Client {
         auth: Option<(HeaderName, HeaderValue)>,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(&config.url)
+        let url = reqwest::Url::parse(config.url.expose())
             .map_err(|e| anyhow::anyhow!("enrich.remote.url is not a URL: {e}"))?;
         let mut headers = HeaderMap::new();
         if let Some((name, mut value)) = auth {
@@ -137,12 +158,15 @@ impl Client {
             .pool_max_idle_per_host(config.max_concurrency)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // A redirect is answered as a refusal (see `exchange`), never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| anyhow::anyhow!("building the HTTP client for enrich.remote: {e}"))?;
         Ok(Client {
             http,
             url,
             timeout,
+            max_response_bytes: config.max_response_bytes(),
             max_retries: config.max_retries,
             permits: Arc::new(Semaphore::new(config.max_concurrency)),
             metrics,
@@ -167,17 +191,14 @@ impl Client {
             if !err.retryable() || retry >= self.max_retries {
                 return Err(err);
             }
-            let mut delay = backoff(retry, random());
-            if let CallError::Status {
-                retry_after: Some(after),
-                ..
-            } = err
-            {
-                delay = delay.max(after);
-            }
-            if Instant::now() + delay >= deadline {
+            let retry_after = match err {
+                CallError::Status { retry_after, .. } => retry_after,
+                _ => None,
+            };
+            let Some(delay) = retry_delay(retry, random(), retry_after, Instant::now(), deadline)
+            else {
                 return Err(CallError::Budget);
-            }
+            };
             tracing::debug!(error = %err, retry, delay_ms = delay.as_millis() as u64, "Retrying remote model request");
             tokio::time::sleep(delay).await;
             retry += 1;
@@ -231,6 +252,12 @@ impl Client {
             .await
             .map_err(transport)?;
         let status = resp.status();
+        if status.is_redirection() {
+            return Err(CallError::Invalid(format!(
+                "redirect (HTTP {}) not followed; set enrich.remote.url to the final address",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             let retry_after = resp
                 .headers()
@@ -243,12 +270,21 @@ impl Client {
                 retry_after,
             });
         }
+        let cap = self.max_response_bytes;
+        let too_large = || CallError::Invalid(format!("answer larger than {cap} bytes"));
+        // A declared length over the cap is refused before reading a byte of it.
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        // Read as it streams in; each chunk is checked before it is kept, so no more than
+        // `cap` bytes are ever held, whatever the server sends.
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(CallError::Invalid(format!(
-                    "answer larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
+            if chunk.len() > cap - bytes.len() {
+                return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -331,5 +367,25 @@ mod tests {
         assert_eq!(CallError::Timeout.fallback_reason(), "timeout");
         assert_eq!(CallError::Budget.fallback_reason(), "budget_exhausted");
         assert_eq!(status(500).fallback_reason(), "error");
+    }
+
+    #[test]
+    fn a_huge_retry_after_gives_up_the_budget_instead_of_overflowing_the_clock() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let huge = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(retry_delay(0, 0, huge, now, deadline), None);
+        assert_eq!(retry_delay(0, 0, Some(Duration::MAX), now, deadline), None);
+        // A Retry-After within the budget is honoured, a short one never shortens backoff.
+        let after = Some(Duration::from_secs(2));
+        assert_eq!(
+            retry_delay(0, 0, after, now, deadline),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_delay(0, 0, Some(Duration::ZERO), now, deadline),
+            Some(backoff(0, 0))
+        );
+        assert_eq!(retry_delay(0, 0, None, now, now), None);
     }
 }

@@ -138,6 +138,10 @@ fn same_word(span: &str, word: &str) -> bool {
 
 /// Entities from the answers to `chunks` (answers[i] belongs to chunks[i]), with
 /// `source: remote`, clustered as the local engine clusters its own.
+///
+/// The answers are untrusted: an input yields at most one mention per two of its characters
+/// (more cannot be distinct words), the rest are ignored, so however many items a server
+/// sends, the mentions handed to clustering stay proportional to the text sent.
 pub fn entities(
     chunks: &[Chunk],
     answers: &[Vec<RemoteEntity>],
@@ -147,7 +151,11 @@ pub fn entities(
     let mut mentions = Vec::new();
     for (chunk, answer) in chunks.iter().zip(answers) {
         let mut from = 0;
+        let mut room = chunk.text.chars().count() / 2 + 1;
         for e in answer {
+            if room == 0 {
+                break;
+            }
             let Some(kind) = labels.entity(&e.entity_group) else {
                 continue;
             };
@@ -155,6 +163,7 @@ pub fn entities(
                 continue;
             };
             from = t;
+            room -= 1;
             let text: String = chunk.text.chars().skip(s).take(t - s).collect();
             let (start, end) = (chunk.start + s, chunk.start + t);
             let position = match chunk.field {
@@ -422,5 +431,25 @@ mod tests {
             sentiment(&chunks, &[vec![l("LABEL_9", 1.0)], vec![]], &m),
             None
         );
+    }
+
+    #[test]
+    fn a_flood_of_answer_items_yields_mentions_in_proportion_to_the_text() {
+        let chunks = vec![Chunk {
+            field: Field::Body,
+            start: 0,
+            text: "Oslo and Oslo again".into(),
+        }];
+        let item = RemoteEntity {
+            entity_group: "LOC".into(),
+            word: Some("Oslo".into()),
+            start: Some(0),
+            end: Some(4),
+            score: Some(0.9),
+        };
+        let answers = vec![vec![item; 100_000]];
+        let got = entities(&chunks, &answers, &default_map(), 19);
+        let mentions: usize = got.iter().map(|e| e.mentions.len()).sum();
+        assert!((1..=10).contains(&mentions), "{mentions}");
     }
 }

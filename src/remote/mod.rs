@@ -8,6 +8,7 @@
 //! or while the circuit breaker is open) the article gets the local enrichment marked with
 //! the reason, or fails so the pipeline dead-letters it, as configured.
 //!
+//! - [`config`]: the `[enrich.remote]` settings and their defaults;
 //! - [`chunk`]: splitting fields into inputs with their character offsets;
 //! - [`wire`]: the request and answer format;
 //! - [`map`]: labels, offsets, entities and sentiment from answers;
@@ -17,6 +18,7 @@
 pub mod breaker;
 pub mod chunk;
 pub mod client;
+pub mod config;
 pub mod map;
 pub mod wire;
 
@@ -31,9 +33,9 @@ use tokio::time::Instant;
 use self::breaker::{Breaker, State, Ticket};
 use self::chunk::Chunk;
 use self::client::{CallError, Client};
+use self::config::{RemoteConfig, RemoteFallback, RemoteTask};
 use self::map::LabelMap;
 use self::wire::{RemoteEntity, RemoteLabel};
-use crate::config::{RemoteConfig, RemoteFallback, RemoteTask};
 use crate::enrich::{
     Document, EnrichFailure, Enricher, Enrichment, Entity, EntityType, ModelInfo, SentimentLabel,
     Source, Traced,
@@ -131,7 +133,7 @@ impl RemoteEnricher {
             name: config.model.clone(),
             version: "remote".into(),
         };
-        let host = reqwest::Url::parse(&config.url)
+        let host = reqwest::Url::parse(config.url.expose())
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
@@ -153,9 +155,12 @@ impl RemoteEnricher {
                 batch_size: config.batch_size.max(1),
                 budget: Duration::from_millis(config.article_budget_ms),
                 mode: config.fallback,
+                // A live probe reports within its budget (the remote side runs under
+                // `timeout_at`); twice that is surely a lost one.
                 breaker: Mutex::new(Breaker::new(
                     config.breaker_failures,
                     Duration::from_millis(config.breaker_open_ms),
+                    Duration::from_millis(config.article_budget_ms).saturating_mul(2),
                 )),
                 metrics,
             }),
@@ -248,6 +253,30 @@ impl RemoteEnricher {
     }
 }
 
+/// A breaker ticket on its way back: reported with the article's outcome, or as a failure
+/// when the task carrying it ends without one (a panic, or the runtime dropping the task),
+/// so that a half-open probe is never lost without a word.
+struct Admission {
+    inner: Arc<Inner>,
+    ticket: Option<Ticket>,
+}
+
+impl Admission {
+    fn report(mut self, ok: bool) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, ok);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, false);
+        }
+    }
+}
+
 impl Inner {
     fn set_state(&self, breaker: &Breaker, before: State) {
         let after = breaker.state();
@@ -284,15 +313,17 @@ impl Inner {
     /// the breaker whoever waits for it.
     async fn run(
         self: Arc<Self>,
-        ticket: Ticket,
+        admission: Admission,
         chunks: Vec<Chunk>,
         body_chars: usize,
     ) -> Result<Answer, CallError> {
-        let deadline = Instant::now() + self.budget;
+        let now = Instant::now();
+        // The budget is bounded at start-up; a clock that cannot add it gets no time at all.
+        let deadline = now.checked_add(self.budget).unwrap_or(now);
         let result = tokio::time::timeout_at(deadline, self.answer(&chunks, body_chars, deadline))
             .await
             .unwrap_or(Err(CallError::Budget));
-        self.record(ticket, result.is_ok());
+        admission.report(result.is_ok());
         result
     }
 
@@ -366,10 +397,14 @@ impl Enricher for RemoteEnricher {
         let Some(ticket) = self.inner.admit() else {
             return self.fall_back(doc, None, "circuit_open", "circuit breaker open");
         };
+        let admission = Admission {
+            inner: self.inner.clone(),
+            ticket: Some(ticket),
+        };
         let body_chars = doc.body.chars().count();
         let task = self
             .runtime
-            .spawn(self.inner.clone().run(ticket, chunks, body_chars));
+            .spawn(self.inner.clone().run(admission, chunks, body_chars));
         // The local half runs on this thread while the request is in flight.
         let local = self.fallback.enrich(doc);
         let result = self
@@ -382,5 +417,60 @@ impl Enricher for RemoteEnricher {
                 self.fall_back(doc, Some(local), e.fallback_reason(), &e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::baseline::BaselineEnricher;
+
+    fn enricher(extra: &str) -> RemoteEnricher {
+        let config: RemoteConfig = toml::from_str(&format!(
+            "url = \"http://127.0.0.1:9/\"\ntask = \"token-classification\"\n{extra}"
+        ))
+        .unwrap();
+        RemoteEnricher::new(
+            config,
+            Arc::new(BaselineEnricher),
+            Metrics::new().unwrap(),
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap()
+    }
+
+    fn state(inner: &Inner) -> State {
+        inner.breaker.lock().unwrap().state()
+    }
+
+    /// The task carrying a ticket may die (a panic, a dropped runtime) before it reports;
+    /// the ticket then reports a failure itself, so a probe can never be lost silently.
+    #[tokio::test]
+    async fn a_ticket_dropped_without_an_outcome_counts_as_a_failure() {
+        let e = enricher("breaker_failures = 1\nbreaker_open_ms = 0");
+        let inner = e.inner.clone();
+        let ticket = inner.admit().unwrap();
+        drop(Admission {
+            inner: inner.clone(),
+            ticket: Some(ticket),
+        });
+        assert_eq!(state(&inner), State::Open);
+        // The probe is lost the same way: the breaker opens again rather than staying
+        // half-open.
+        let probe = inner.admit().unwrap();
+        assert_eq!((probe, state(&inner)), (Ticket::Probe, State::HalfOpen));
+        drop(Admission {
+            inner: inner.clone(),
+            ticket: Some(probe),
+        });
+        assert_eq!(state(&inner), State::Open);
+        // A reported outcome is not counted twice.
+        let probe = inner.admit().unwrap();
+        Admission {
+            inner: inner.clone(),
+            ticket: Some(probe),
+        }
+        .report(true);
+        assert_eq!(state(&inner), State::Closed);
     }
 }

@@ -67,7 +67,8 @@ pub fn parse<T: DeserializeOwned>(body: &[u8], inputs: usize) -> Result<Vec<Vec<
             if let Ok(err) = serde_json::from_slice::<ServerError>(body) {
                 return Err(format!("server error: {}", short(&err.error.to_string())));
             }
-            return Err(format!("not the expected JSON: {e}"));
+            // serde quotes the offending value, which the server controls: keep it short.
+            return Err(format!("not the expected JSON: {}", short(&e.to_string())));
         }
     };
     let all_one = items.iter().all(|i| matches!(i, PerInput::One(_)));
@@ -154,6 +155,13 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("Model is loading"), "{e}");
         assert!(parse::<RemoteEntity>(br#"[[{"word":"x"}]]"#, 1).is_err());
+    }
+
+    #[test]
+    fn a_rejected_answer_is_described_in_a_bounded_message() {
+        let huge = format!("\"{}\"", "x".repeat(100_000));
+        let e = parse::<RemoteEntity>(huge.as_bytes(), 1).unwrap_err();
+        assert!(e.len() < 300, "{} bytes", e.len());
     }
 
     #[test]

@@ -43,7 +43,13 @@ enum Mode {
     Malformed = 4,
     Drop = 5,
     BadRequest = 6,
+    /// 307 to `redirect_to`.
+    Redirect = 7,
+    /// A valid answer padded to `HUGE_ANSWER_BYTES`.
+    Huge = 8,
 }
+
+const HUGE_ANSWER_BYTES: usize = 200_000;
 
 #[derive(Default)]
 struct ServerState {
@@ -55,6 +61,7 @@ struct ServerState {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     last_auth: Mutex<Option<String>>,
+    redirect_to: Mutex<String>,
 }
 
 /// Names the fake NER model knows, with their groups.
@@ -137,6 +144,14 @@ async fn handle(s: Arc<ServerState>, headers: HeaderMap, body: Bytes, ner: bool)
         }
         m if m == Mode::BadRequest as u8 => {
             return (StatusCode::BAD_REQUEST, "bad input").into_response();
+        }
+        m if m == Mode::Redirect as u8 => {
+            let to = s.redirect_to.lock().unwrap().clone();
+            return (StatusCode::TEMPORARY_REDIRECT, [("location", to)], "").into_response();
+        }
+        m if m == Mode::Huge as u8 => {
+            let json = format!("{}[[]]", " ".repeat(HUGE_ANSWER_BYTES));
+            return (StatusCode::OK, [("content-type", "application/json")], json).into_response();
         }
         m if m == Mode::Drop as u8 => {
             // Unwinding the connection task closes the socket mid-request (no panic hook).
@@ -503,6 +518,90 @@ async fn throttling_429_is_retried_after_retry_after_unless_that_exceeds_the_bud
     );
     assert_eq!(t.fallback.as_deref(), Some("budget_exhausted"));
     assert_eq!(server.requests(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_u64_max_neither_panics_nor_leaves_the_breaker_half_open() {
+    let server = FakeModel::start().await;
+    server.set(Mode::TooMany);
+    server
+        .state
+        .retry_after_secs
+        .store(u64::MAX, Ordering::SeqCst);
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "max_retries = 1\nbreaker_failures = 1\nbreaker_open_ms = 50",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, TITLE, BODY).await.unwrap();
+    assert_eq!(t.fallback.as_deref(), Some("budget_exhausted"));
+    assert_eq!(metrics.remote_circuit_state.get(), 1, "open");
+    // The half-open probe meets the same answer: it fails, and the breaker opens again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = enrich(&e, TITLE, BODY).await.unwrap();
+    assert_eq!(t.fallback.as_deref(), Some("budget_exhausted"));
+    assert_eq!(
+        metrics.remote_circuit_state.get(),
+        1,
+        "open again, not half-open"
+    );
+    assert_eq!(server.requests(), 2);
+    // Recovered: the next probe closes it.
+    server.set(Mode::Healthy);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = enrich(&e, TITLE, BODY).await.unwrap();
+    assert_eq!(t.fallback, None);
+    assert_eq!(metrics.remote_circuit_state.get(), 0, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_so_text_and_credential_stay_with_the_configured_host() {
+    let server = FakeModel::start().await;
+    let elsewhere = FakeModel::start().await;
+    server.set(Mode::Redirect);
+    *server.state.redirect_to.lock().unwrap() = elsewhere.url("ner");
+    // HOME is set in every test environment; its value stands in for a token.
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "max_retries = 2\nauth_env = \"HOME\"",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, TITLE, BODY).await.unwrap();
+    assert_eq!(t.fallback.as_deref(), Some("error"));
+    assert_eq!(server.requests(), 1, "a redirect is not retried");
+    assert_eq!(outcome(&metrics, "invalid_response"), 1);
+    assert_eq!(elsewhere.requests(), 0);
+    assert_eq!(*elsewhere.state.last_auth.lock().unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_per_request_share_of_the_response_budget_is_refused() {
+    let server = FakeModel::start().await;
+    server.set(Mode::Huge);
+    // 128 KiB shared by 2 requests: 64 KiB per answer, below the 200 KB the server sends.
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "response_budget_bytes = 131072\nmax_concurrency = 2",
+    );
+    assert_eq!(config.max_response_bytes(), 65_536);
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    // One input, so the answer `[[]]` is well-formed: only its size is wrong.
+    let t = enrich(&e, "", "Oslo").await.unwrap();
+    assert_eq!(t.fallback.as_deref(), Some("error"));
+    assert_eq!(outcome(&metrics, "invalid_response"), 1);
+    // The same answer fits a larger budget.
+    let config = remote_config(
+        &server.url("ner"),
+        "token-classification",
+        "response_budget_bytes = 1048576\nmax_concurrency = 2",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, "", "Oslo").await.unwrap();
+    assert_eq!(t.fallback, None);
+    assert_eq!(outcome(&metrics, "invalid_response"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
