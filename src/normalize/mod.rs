@@ -69,9 +69,9 @@ impl Article {
 /// Normalizes one raw article.
 pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     let mut warnings = Vec::new();
-    let body_source = match (&raw.body, &raw.html) {
-        (Some(body), _) if !body.trim().is_empty() => body.clone(),
-        (_, Some(html)) => html::html_to_text(html),
+    let mut body = match (&raw.body, &raw.html) {
+        (Some(body), _) if !body.trim().is_empty() => text::clean_body(body),
+        (_, Some(html)) => text::clean_decoded_body(&html::html_to_text(html)),
         _ => String::new(),
     };
     let mut title = raw
@@ -80,7 +80,6 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         .map(text::clean_line)
         .filter(|t| !text::is_boilerplate(t))
         .unwrap_or_default();
-    let mut body = text::clean_body(&body_source);
     if title.is_empty() {
         // No title given: the first paragraph of the body stands in.
         if let Some((first, rest)) = body.split_once("\n\n") {
