@@ -136,6 +136,11 @@ pub enum EvalCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Main-content extraction shingle F1 against ground truth (DIR/NAME.html + NAME.txt).
+    Extraction {
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 /// Installs the global log subscriber (the one process-wide global newsflow has).
@@ -279,6 +284,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Eval {
             what: EvalCommand::Sentiment { data },
         } => crate::enrich::commands::eval_sentiment(&data),
+        Command::Eval {
+            what: EvalCommand::Extraction { data },
+        } => crate::normalize::html::eval::run(&data),
     }
 }
 

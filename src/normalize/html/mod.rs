@@ -10,8 +10,14 @@
 //! or whitespace; the longest expansion is a character reference such as `&nGt;`, 5 bytes
 //! decoding to 6).
 
+pub mod eval;
+pub mod extract;
+pub mod meta;
 pub mod tokenizer;
 pub mod walk;
+
+pub use extract::{Extraction, Method, extract};
+pub use meta::PageMeta;
 
 use walk::{Break, Handler};
 

@@ -1,0 +1,398 @@
+//! Page metadata: title, publication date, authors, canonical URL, site name, language,
+//! description and main image, from `<meta>` tags, JSON-LD, `<link rel=canonical>`,
+//! `<html lang>`, `<time>`, `<h1>` and bylines, gathered during the extraction walk.
+//!
+//! Bounds: each field keeps its first value (later ones cost a comparison); JSON-LD blocks
+//! are parsed only up to [`MAX_JSON_LD_BYTES`] each and [`MAX_JSON_LD_BLOCKS`] in all, and
+//! searched at most [`MAX_JSON_LD_DEPTH`] levels deep; every string kept is cut to
+//! [`MAX_FIELD_CHARS`].
+
+use serde_json::Value;
+
+use super::tokenizer::Tag;
+
+/// Largest JSON-LD block parsed.
+pub const MAX_JSON_LD_BYTES: usize = 256 * 1024;
+/// JSON-LD blocks parsed per page.
+pub const MAX_JSON_LD_BLOCKS: usize = 8;
+/// How deep the search for an article object goes into a JSON-LD value.
+pub const MAX_JSON_LD_DEPTH: usize = 6;
+/// Longest metadata value kept, in characters.
+pub const MAX_FIELD_CHARS: usize = 1000;
+/// Most authors kept.
+pub const MAX_AUTHORS: usize = 10;
+
+/// Metadata found in a page; every field optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageMeta {
+    pub title: Option<String>,
+    /// As written in the page (parsed by the caller).
+    pub published: Option<String>,
+    pub authors: Vec<String>,
+    pub canonical_url: Option<String>,
+    pub site_name: Option<String>,
+    /// The `<html lang>` value, e.g. `en-US`.
+    pub language: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+}
+
+/// Candidates seen during the walk, by source.
+#[derive(Default)]
+pub(crate) struct MetaCollector<'a> {
+    lang: Option<&'a str>,
+    title_tag: Option<&'a str>,
+    /// `(key, content)` of `<meta property|name|itemprop=key content=...>`, first per key.
+    metas: Vec<(String, &'a str)>,
+    canonical: Option<&'a str>,
+    time: Option<&'a str>,
+    ld: LdArticle,
+    ld_blocks: usize,
+}
+
+/// What JSON-LD said about the article.
+#[derive(Default)]
+struct LdArticle {
+    headline: Option<String>,
+    published: Option<String>,
+    authors: Vec<String>,
+    url: Option<String>,
+    publisher: Option<String>,
+    description: Option<String>,
+    image: Option<String>,
+}
+
+/// The meta keys kept.
+const META_KEYS: &[&str] = &[
+    "og:title",
+    "twitter:title",
+    "og:url",
+    "og:site_name",
+    "og:description",
+    "twitter:description",
+    "description",
+    "og:image",
+    "twitter:image",
+    "author",
+    "article:author",
+    "article:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "parsely-pub-date",
+    "pubdate",
+    "publishdate",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.created",
+    "sailthru.date",
+    "dc.creator",
+    "parsely-author",
+    "sailthru.author",
+    "application-name",
+];
+
+fn cut(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(MAX_FIELD_CHARS) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// Decodes character references and collapses whitespace in an attribute or title value.
+fn clean(s: &str) -> String {
+    let decoded = html_escape::decode_html_entities(s);
+    cut(&decoded.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+impl<'a> MetaCollector<'a> {
+    pub(crate) fn open(&mut self, tag: &Tag<'a>) {
+        if tag.name.is("html") && self.lang.is_none() {
+            self.lang = tag.attr("lang").or_else(|| tag.attr("xml:lang"));
+        } else if tag.name.is("time")
+            && let Some(dt) = tag.attr("datetime")
+        {
+            let published = tag.attr("pubdate").is_some()
+                || tag
+                    .attr("itemprop")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("datePublished"));
+            if self.time.is_none() || published {
+                self.time = Some(dt);
+            }
+        }
+    }
+
+    pub(crate) fn void(&mut self, tag: &Tag<'a>) {
+        if tag.name.is("meta") {
+            let Some(content) = tag.attr("content") else {
+                return;
+            };
+            for key_attr in ["property", "name", "itemprop"] {
+                let Some(keys) = tag.attr(key_attr) else {
+                    continue;
+                };
+                // `property="og:title twitter:title"` names several keys.
+                for key in keys.split_whitespace().take(4) {
+                    let key = key.to_ascii_lowercase();
+                    if META_KEYS.contains(&key.as_str())
+                        && !self.metas.iter().any(|(k, _)| *k == key)
+                    {
+                        self.metas.push((key, content));
+                    }
+                }
+            }
+        } else if tag.name.is("link") && self.canonical.is_none() {
+            let canonical = tag.attr("rel").is_some_and(|r| {
+                r.split_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("canonical"))
+            });
+            if canonical {
+                self.canonical = tag.attr("href");
+            }
+        }
+    }
+
+    pub(crate) fn raw(&mut self, tag: &Tag<'a>, content: &'a str) {
+        if tag.name.is("title") {
+            if self.title_tag.is_none() {
+                self.title_tag = Some(content);
+            }
+        } else if tag.name.is("script")
+            && tag
+                .attr("type")
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"))
+            && self.ld_blocks < MAX_JSON_LD_BLOCKS
+            && content.len() <= MAX_JSON_LD_BYTES
+        {
+            self.ld_blocks += 1;
+            if let Ok(value) = serde_json::from_str::<Value>(content.trim()) {
+                self.ld.search(&value, 0);
+            }
+        }
+    }
+
+    fn meta(&self, key: &str) -> Option<String> {
+        self.metas
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| clean(v))
+            .filter(|v| !v.is_empty())
+    }
+
+    fn first_meta(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|k| self.meta(k))
+    }
+
+    /// The metadata, given the page's first `<h1>` text and byline texts.
+    pub(crate) fn finish(self, h1: Option<&str>, bylines: &[&str]) -> PageMeta {
+        let site_name = self
+            .first_meta(&["og:site_name", "application-name"])
+            .or_else(|| self.ld.publisher.clone());
+        let title_tag = self.title_tag.map(clean).filter(|t| !t.is_empty());
+        let title = self
+            .first_meta(&["og:title", "twitter:title"])
+            .map(|t| strip_site_suffix(&t, site_name.as_deref(), false))
+            .or_else(|| self.ld.headline.clone())
+            .or_else(|| h1.map(cut).filter(|t| !t.is_empty()))
+            .or_else(|| {
+                title_tag
+                    .as_deref()
+                    .map(|t| strip_site_suffix(t, site_name.as_deref(), true))
+            });
+        let published = self
+            .ld
+            .published
+            .clone()
+            .or_else(|| {
+                self.first_meta(&[
+                    "article:published_time",
+                    "og:article:published_time",
+                    "datepublished",
+                    "parsely-pub-date",
+                    "pubdate",
+                    "publishdate",
+                    "sailthru.date",
+                    "dc.date.issued",
+                    "dc.date",
+                    "dcterms.created",
+                    "date",
+                ])
+            })
+            .or_else(|| self.time.map(clean).filter(|t| !t.is_empty()));
+        let mut authors = self.ld.authors.clone();
+        if authors.is_empty()
+            && let Some(a) = self.first_meta(&[
+                "author",
+                "dc.creator",
+                "parsely-author",
+                "sailthru.author",
+                "article:author",
+            ])
+            && !a.starts_with("http")
+        {
+            authors = a
+                .split([',', ';'])
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        if authors.is_empty() {
+            authors = bylines.iter().filter_map(|b| byline_name(b)).collect();
+        }
+        authors.dedup();
+        authors.truncate(MAX_AUTHORS);
+        PageMeta {
+            title,
+            published,
+            authors,
+            canonical_url: self
+                .canonical
+                .map(clean)
+                .filter(|u| !u.is_empty())
+                .or_else(|| self.meta("og:url"))
+                .or_else(|| self.ld.url.clone()),
+            site_name,
+            language: self.lang.map(clean).filter(|l| !l.is_empty()),
+            description: self
+                .first_meta(&["og:description", "description", "twitter:description"])
+                .or_else(|| self.ld.description.clone()),
+            image: self
+                .first_meta(&["og:image", "twitter:image"])
+                .or_else(|| self.ld.image.clone()),
+        }
+    }
+}
+
+/// A name from a byline such as "By Jane Doe and John Roe | Reuters".
+fn byline_name(text: &str) -> Option<String> {
+    let mut t = text.trim();
+    for prefix in ["by ", "By ", "BY ", "Von ", "Par ", "Por "] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            t = rest;
+        }
+    }
+    let t = t.split(['|', '•', '·']).next()?.trim();
+    let words = t.split_whitespace().count();
+    ((1..=8).contains(&words) && !t.contains("http")).then(|| cut(t))
+}
+
+/// Removes a " | Site" or " - Site" suffix: always when it is the site's name; with
+/// `guess`, also when the rest still has at least three words (readability's rule).
+fn strip_site_suffix(title: &str, site: Option<&str>, guess: bool) -> String {
+    for sep in [" | ", " – ", " — ", " - ", " :: ", " · ", " » "] {
+        if let Some(i) = title.rfind(sep) {
+            let (head, tail) = (&title[..i], &title[i + sep.len()..]);
+            let is_site = site.is_some_and(|s| tail.trim().eq_ignore_ascii_case(s.trim()));
+            if is_site || (guess && head.split_whitespace().count() >= 3) {
+                return head.trim().to_string();
+            }
+        }
+    }
+    title.to_string()
+}
+
+const ARTICLE_TYPES: &[&str] = &[
+    "Article",
+    "NewsArticle",
+    "BlogPosting",
+    "ReportageNewsArticle",
+    "AnalysisNewsArticle",
+    "OpinionNewsArticle",
+    "Report",
+    "ScholarlyArticle",
+    "TechArticle",
+    "LiveBlogPosting",
+    "SocialMediaPosting",
+    "WebPage",
+    "BackgroundNewsArticle",
+    "ReviewNewsArticle",
+];
+
+fn ld_str(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(clean(s)).filter(|s| !s.is_empty()),
+        Value::Array(a) => a.iter().find_map(|v| ld_str(Some(v))),
+        Value::Object(o) => ld_str(
+            o.get("name")
+                .or_else(|| o.get("url"))
+                .or_else(|| o.get("@id")),
+        ),
+        _ => None,
+    }
+}
+
+impl LdArticle {
+    /// Looks for article objects (also inside `@graph` and arrays), fills what is missing.
+    fn search(&mut self, v: &Value, depth: usize) {
+        if depth > MAX_JSON_LD_DEPTH {
+            return;
+        }
+        match v {
+            Value::Array(items) => {
+                for item in items.iter().take(64) {
+                    self.search(item, depth + 1);
+                }
+            }
+            Value::Object(o) => {
+                let is_article = match o.get("@type") {
+                    Some(Value::String(t)) => ARTICLE_TYPES.contains(&t.as_str()),
+                    Some(Value::Array(ts)) => ts
+                        .iter()
+                        .take(8)
+                        .any(|t| t.as_str().is_some_and(|t| ARTICLE_TYPES.contains(&t))),
+                    _ => false,
+                };
+                // A WebPage only fills what no article gave.
+                if is_article {
+                    self.fill(o);
+                }
+                if let Some(g) = o.get("@graph") {
+                    self.search(g, depth + 1);
+                }
+                if let Some(m) = o.get("mainEntity") {
+                    self.search(m, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fill(&mut self, o: &serde_json::Map<String, Value>) {
+        let webpage = o.get("@type").and_then(Value::as_str) == Some("WebPage");
+        if !webpage {
+            self.headline = self.headline.take().or_else(|| ld_str(o.get("headline")));
+        }
+        self.published = self
+            .published
+            .take()
+            .or_else(|| ld_str(o.get("datePublished")));
+        if self.authors.is_empty() {
+            let names = match o.get("author") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .take(MAX_AUTHORS)
+                    .filter_map(|v| ld_str(Some(v)))
+                    .collect(),
+                Some(v) => ld_str(Some(v)).into_iter().collect(),
+                None => Vec::new(),
+            };
+            self.authors = names
+                .into_iter()
+                .filter(|n: &String| !n.starts_with("http"))
+                .collect();
+        }
+        self.url = self.url.take().or_else(|| ld_str(o.get("url")));
+        self.publisher = self.publisher.take().or_else(|| {
+            o.get("publisher")
+                .and_then(|p| p.get("name"))
+                .and_then(|n| ld_str(Some(n)))
+        });
+        self.description = self
+            .description
+            .take()
+            .or_else(|| ld_str(o.get("description")));
+        self.image = self.image.take().or_else(|| ld_str(o.get("image")));
+    }
+}
