@@ -25,6 +25,8 @@ pub const MAX_HINT_BYTES: usize = 256;
 /// Below this many characters the extracted content is not trusted and the whole page's
 /// text is used instead.
 pub const MIN_CONTENT_CHARS: usize = 140;
+/// Below this many characters, extraction is tried again with unlikely candidates kept.
+pub const RETRY_BELOW_CHARS: usize = 500;
 
 /// How the body was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,13 @@ enum Tag8 {
     Body,
     Other,
     OtherBlock,
+}
+
+impl Node {
+    /// Left out of scoring and output: hidden, or (`strict`) an unlikely candidate.
+    fn dropped(&self, strict: bool) -> bool {
+        self.hidden || (strict && self.unlikely)
+    }
 }
 
 impl Tag8 {
@@ -142,8 +151,10 @@ struct Node {
     tag: Tag8,
     /// Class/id weight: +25 for a content hint, -25 for a boilerplate hint, each.
     weight: i16,
-    /// Hidden, or an unlikely candidate (navigation, comments, share bar...), or inside one.
-    dropped: bool,
+    /// Hidden (`hidden`, `aria-hidden`, `display:none`), or inside a hidden element.
+    hidden: bool,
+    /// An unlikely candidate (navigation, comments, share bar...), or inside one.
+    unlikely: bool,
     /// A byline container (`class="author"`, `rel="author"`, `itemprop="author"`).
     byline: bool,
     /// First element after this one that is not inside it.
@@ -157,6 +168,8 @@ struct Node {
     block_owner: u32,
     in_link: bool,
     children: u32,
+    /// Hash of the class attribute (0 when none), to spot siblings styled like the content.
+    class_hash: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -444,8 +457,8 @@ impl<'a> Handler<'a> for Collector<'a> {
         let class_unlikely = matches_any(&hints, UNLIKELY) && !matches_any(&hints, MAYBE);
         let itemprop = tag.attr("itemprop").unwrap_or("");
         let article_body = itemprop.eq_ignore_ascii_case("articleBody");
-        let dropped = p.is_some_and(|p| p.dropped)
-            || hidden
+        let hidden = hidden || p.is_some_and(|p| p.hidden);
+        let unlikely = p.is_some_and(|p| p.unlikely)
             || (!protected && !article_body && (tag_unlikely || role_unlikely || class_unlikely));
         let byline = itemprop.eq_ignore_ascii_case("author")
             || tag
@@ -481,7 +494,8 @@ impl<'a> Handler<'a> for Collector<'a> {
             parent,
             tag: kind,
             weight,
-            dropped,
+            hidden,
+            unlikely,
             byline,
             end_node: index + 1,
             first_block: self.blocks.len() as u32,
@@ -490,6 +504,13 @@ impl<'a> Handler<'a> for Collector<'a> {
             block_owner,
             in_link,
             children: 0,
+            class_hash: if class.is_empty() {
+                0
+            } else {
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&class, &mut h);
+                std::hash::Hasher::finish(&h)
+            },
         });
         self.stack.push(index);
     }
@@ -566,20 +587,30 @@ pub fn extract(html: &str) -> Extraction {
         .take(8)
         .collect();
     let meta = meta.finish(h1, &bylines);
-    match choose(&nodes, &blocks) {
-        Some((keep, confidence)) => {
+    // As readability: first without unlikely candidates; if that gives too little, again
+    // with them (a page whose article sits in a `class="...sidebar..."` layout wrapper).
+    let mut best: Option<(String, f32)> = None;
+    for strict in [true, false] {
+        if let Some((keep, confidence)) = choose(&nodes, &blocks, strict) {
             let text = join(&buf, &blocks, &keep, meta.title.as_deref());
-            if text.chars().count() >= MIN_CONTENT_CHARS {
-                return Extraction {
-                    text,
-                    method: Method::MainContent,
-                    confidence: Some(confidence),
-                    fallback_reason: None,
-                    meta,
-                };
+            let chars = text.chars().count();
+            if best.as_ref().is_none_or(|(b, _)| chars > b.chars().count()) {
+                best = Some((text, confidence));
             }
-            whole_page(&buf, &blocks, meta, "main content too short")
+            if chars >= RETRY_BELOW_CHARS {
+                break;
+            }
         }
+    }
+    match best {
+        Some((text, confidence)) if text.chars().count() >= MIN_CONTENT_CHARS => Extraction {
+            text,
+            method: Method::MainContent,
+            confidence: Some(confidence),
+            fallback_reason: None,
+            meta,
+        },
+        Some(_) => whole_page(&buf, &blocks, meta, "main content too short"),
         None => whole_page(&buf, &blocks, meta, "no scored paragraphs"),
     }
 }
@@ -634,12 +665,12 @@ struct Density {
 }
 
 impl Density {
-    fn new(blocks: &[Block], nodes: &[Node]) -> Density {
+    fn new(blocks: &[Block], nodes: &[Node], strict: bool) -> Density {
         let mut chars = vec![0u64; blocks.len() + 1];
         let mut links = vec![0u64; blocks.len() + 1];
         let mut commas = vec![0u64; blocks.len() + 1];
         for (i, b) in blocks.iter().enumerate() {
-            let live = b.owner != NONE && !nodes[b.owner as usize].dropped;
+            let live = b.owner != NONE && !nodes[b.owner as usize].dropped(strict);
             chars[i + 1] = chars[i] + if live { u64::from(b.chars) } else { 0 };
             links[i + 1] = links[i] + if live { u64::from(b.link_chars) } else { 0 };
             commas[i + 1] = commas[i] + if live { u64::from(b.commas) } else { 0 };
@@ -675,8 +706,8 @@ fn contains(nodes: &[Node], outer: u32, inner: u32) -> bool {
 
 /// Scores the page and returns which blocks to keep and a confidence, or `None` when no
 /// paragraph was worth scoring.
-fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
-    let density = Density::new(blocks, nodes);
+fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(Vec<bool>, f32)> {
+    let density = Density::new(blocks, nodes, strict);
     let mut score: Vec<Option<f32>> = vec![None; nodes.len()];
     let init = |i: usize| nodes[i].tag.base_score() + f32::from(nodes[i].weight);
     for b in blocks {
@@ -684,7 +715,7 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
             continue;
         }
         let owner = &nodes[b.owner as usize];
-        if owner.dropped || !owner.tag.scores_text() {
+        if owner.dropped(strict) || !owner.tag.scores_text() {
             continue;
         }
         let points = 1.0 + b.commas.min(100) as f32 + (b.chars / 100).min(3) as f32;
@@ -709,7 +740,7 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.map(|s| (i as u32, s * (1.0 - density.of(&nodes[i])))))
-        .filter(|&(i, _)| !nodes[i as usize].dropped)
+        .filter(|&(i, _)| !nodes[i as usize].dropped(strict))
         .collect();
     let &(mut top, mut top_score) = finals
         .iter()
@@ -772,10 +803,17 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
         let mut s = parent + 1;
         while s < nodes[parent as usize].end_node {
             let sib = &nodes[s as usize];
-            if s != top && !sib.dropped {
+            if s != top && !sib.dropped(strict) {
                 let ld = density.of(sib);
                 let len = density.chars(sib);
-                let worthy = final_of(s).is_some_and(|v| v >= threshold)
+                // Readability's bonus for a sibling with the content's class.
+                let top_class = nodes[top as usize].class_hash;
+                let bonus = if top_class != 0 && sib.class_hash == top_class {
+                    top_score * 0.2
+                } else {
+                    0.0
+                };
+                let worthy = final_of(s).is_some_and(|v| v + bonus >= threshold)
                     || (sib.tag == Tag8::P && ((len > 80 && ld < 0.25) || (len > 0 && ld == 0.0)));
                 if worthy {
                     include.push(s);
@@ -795,7 +833,7 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
                 keep_node[i as usize] = false;
                 continue;
             }
-            if n.dropped || (i != root && remove_conditionally(n, &density, score[i as usize])) {
+            if n.dropped(strict) || (i != root && remove_conditionally(n, &density)) {
                 keep_node[i as usize] = false;
                 removed_until = n.end_node;
             }
@@ -808,7 +846,14 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
         }
         let inside = include.iter().any(|&r| contains(nodes, r, b.owner));
         let owner = &nodes[b.owner as usize];
-        let linky = b.chars > 0 && b.link_chars * 2 > b.chars && !matches!(owner.tag, Tag8::P);
+        // Link lines straight in a container (menus, "read more" rows) go; links that
+        // are a paragraph or a list item of the article stay.
+        let linky = b.chars > 0
+            && b.link_chars * 2 > b.chars
+            && matches!(
+                owner.tag,
+                Tag8::Div | Tag8::Section | Tag8::Td | Tag8::OtherBlock
+            );
         *k = inside && keep_node[b.owner as usize] && !linky;
     }
     let confidence = (top_score / (top_score + 20.0)).clamp(0.0, 1.0);
@@ -816,15 +861,16 @@ fn choose(nodes: &[Node], blocks: &[Block]) -> Option<(Vec<bool>, f32)> {
 }
 
 /// Readability's `_cleanConditionally`, on an element inside the chosen content.
-fn remove_conditionally(n: &Node, density: &Density, score: Option<f32>) -> bool {
+fn remove_conditionally(n: &Node, density: &Density) -> bool {
     if !matches!(
         n.tag,
         Tag8::Form | Tag8::Table | Tag8::List | Tag8::Div | Tag8::Section | Tag8::OtherBlock
     ) {
         return false;
     }
+    // Readability checks the class weight alone here (its content score counts as 0).
     let weight = f32::from(n.weight);
-    if weight + score.unwrap_or(0.0) < 0.0 {
+    if weight < 0.0 {
         return true;
     }
     if density.commas(n) >= 10 {
