@@ -155,7 +155,7 @@ struct Node {
     hidden: bool,
     /// An unlikely candidate (navigation, comments, share bar...), or inside one.
     unlikely: bool,
-    /// A byline container (`class="author"`, `rel="author"`, `itemprop="author"`).
+    /// In a byline element (`class="author"`, `rel="author"`, `itemprop="author"`).
     byline: bool,
     /// First element after this one that is not inside it.
     end_node: u32,
@@ -180,6 +180,8 @@ struct Block {
     owner: u32,
     chars: u32,
     link_chars: u32,
+    /// Characters inside a byline element.
+    byline_chars: u32,
     commas: u32,
 }
 
@@ -200,6 +202,7 @@ struct Collector<'a> {
     block_start: usize,
     chars: u32,
     link_chars: u32,
+    byline_chars: u32,
     commas: u32,
     space: bool,
     counts: [u32; 5],
@@ -356,12 +359,14 @@ impl<'a> Collector<'a> {
                 owner,
                 chars: self.chars,
                 link_chars: self.link_chars,
+                byline_chars: self.byline_chars,
                 commas: self.commas,
             });
             self.block_start = self.buf.len();
         }
         self.chars = 0;
         self.link_chars = 0;
+        self.byline_chars = 0;
         self.commas = 0;
         self.space = false;
     }
@@ -382,6 +387,7 @@ impl<'a> Handler<'a> for Collector<'a> {
     fn text(&mut self, raw: &'a str, pre: bool) {
         let top = self.top();
         let in_link = top != NONE && self.nodes[top as usize].in_link;
+        let in_byline = top != NONE && self.nodes[top as usize].byline;
         let mut decoded = std::mem::take(&mut self.decoded);
         decoded.clear();
         let text = if raw.contains('&') {
@@ -403,6 +409,9 @@ impl<'a> Handler<'a> for Collector<'a> {
                 self.chars += 1;
                 if in_link {
                     self.link_chars += 1;
+                }
+                if in_byline {
+                    self.byline_chars += 1;
                 }
                 if c == ',' || c == '，' || c == '、' {
                     self.commas += 1;
@@ -460,7 +469,8 @@ impl<'a> Handler<'a> for Collector<'a> {
         let hidden = hidden || p.is_some_and(|p| p.hidden);
         let unlikely = p.is_some_and(|p| p.unlikely)
             || (!protected && !article_body && (tag_unlikely || role_unlikely || class_unlikely));
-        let byline = itemprop.eq_ignore_ascii_case("author")
+        let byline = p.is_some_and(|p| p.byline)
+            || itemprop.eq_ignore_ascii_case("author")
             || tag
                 .attr("rel")
                 .is_some_and(|r| r.eq_ignore_ascii_case("author"))
@@ -562,6 +572,7 @@ pub fn extract(html: &str) -> Extraction {
         block_start: 0,
         chars: 0,
         link_chars: 0,
+        byline_chars: 0,
         commas: 0,
         space: false,
         counts: [0; 5],
@@ -580,9 +591,15 @@ pub fn extract(html: &str) -> Extraction {
         .iter()
         .find(|b| b.owner != NONE && nodes[b.owner as usize].tag == Tag8::Heading(1))
         .map(|b| &buf[b.start as usize..b.end as usize]);
+    // Mostly byline text, short, and not in a comment section or other unlikely part.
     let bylines: Vec<&str> = blocks
         .iter()
-        .filter(|b| b.owner != NONE && b.chars <= 100 && within_byline(&nodes, b.owner))
+        .filter(|b| {
+            b.owner != NONE
+                && b.chars <= 100
+                && b.byline_chars * 2 >= b.chars
+                && !nodes[b.owner as usize].dropped(true)
+        })
         .map(|b| &buf[b.start as usize..b.end as usize])
         .take(8)
         .collect();
@@ -613,21 +630,6 @@ pub fn extract(html: &str) -> Extraction {
         Some(_) => whole_page(&buf, &blocks, meta, "main content too short"),
         None => whole_page(&buf, &blocks, meta, "no scored paragraphs"),
     }
-}
-
-/// Whether the element or one of its (at most [`SCORED_ANCESTORS`]) nearest ancestors is
-/// a byline.
-fn within_byline(nodes: &[Node], mut i: u32) -> bool {
-    for _ in 0..SCORED_ANCESTORS {
-        if i == NONE {
-            return false;
-        }
-        if nodes[i as usize].byline {
-            return true;
-        }
-        i = nodes[i as usize].parent;
-    }
-    false
 }
 
 fn whole_page(buf: &str, blocks: &[Block], meta: PageMeta, reason: &'static str) -> Extraction {

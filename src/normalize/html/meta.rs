@@ -194,11 +194,16 @@ impl<'a> MetaCollector<'a> {
             .first_meta(&["og:title", "twitter:title"])
             .map(|t| strip_site_suffix(&t, site_name.as_deref(), false))
             .or_else(|| self.ld.headline.clone())
-            .or_else(|| h1.map(cut).filter(|t| !t.is_empty()))
             .or_else(|| {
-                title_tag
-                    .as_deref()
-                    .map(|t| strip_site_suffix(t, site_name.as_deref(), true))
+                // The `<h1>` when the `<title>` agrees with it (a page's first `<h1>` is
+                // sometimes the site's logo or a section name), else the `<title>`.
+                let h1 = h1.map(cut).filter(|t| !t.is_empty());
+                match (h1, title_tag.as_deref()) {
+                    (Some(h), Some(t)) if t.contains(h.as_str()) => Some(h),
+                    (Some(h), None) => Some(h),
+                    (_, Some(t)) => Some(strip_site_suffix(t, site_name.as_deref(), true)),
+                    (None, None) => None,
+                }
             });
         let published = self
             .ld
@@ -239,7 +244,12 @@ impl<'a> MetaCollector<'a> {
                 .collect();
         }
         if authors.is_empty() {
-            authors = bylines.iter().filter_map(|b| byline_name(b)).collect();
+            // The first byline that names someone; later ones are repeats or comments.
+            authors = bylines
+                .iter()
+                .find_map(|b| byline_name(b))
+                .into_iter()
+                .collect();
         }
         authors.dedup();
         authors.truncate(MAX_AUTHORS);
@@ -265,7 +275,8 @@ impl<'a> MetaCollector<'a> {
     }
 }
 
-/// A name from a byline such as "By Jane Doe and John Roe | Reuters".
+/// A name from a byline such as "By Jane Doe | Reuters"; `None` for what does not look
+/// like a name (dates, handles, labels such as "Name *" or "About the author").
 fn byline_name(text: &str) -> Option<String> {
     let mut t = text.trim();
     for prefix in ["by ", "By ", "BY ", "Von ", "Par ", "Por "] {
@@ -275,7 +286,12 @@ fn byline_name(text: &str) -> Option<String> {
     }
     let t = t.split(['|', '•', '·']).next()?.trim();
     let words = t.split_whitespace().count();
-    ((1..=8).contains(&words) && !t.contains("http")).then(|| cut(t))
+    let name_like = (1..=6).contains(&words)
+        && !t
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, '@' | '*' | ':' | '/'))
+        && !t.to_lowercase().contains("author");
+    name_like.then(|| cut(t))
 }
 
 /// Removes a " | Site" or " - Site" suffix: always when it is the site's name; with
@@ -394,5 +410,69 @@ impl LdArticle {
             .take()
             .or_else(|| ld_str(o.get("description")));
         self.image = self.image.take().or_else(|| ld_str(o.get("image")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::html::extract;
+
+    #[test]
+    fn bylines_give_names_not_dates_or_labels() {
+        assert_eq!(
+            byline_name("By Jane Doe | Reuters").as_deref(),
+            Some("Jane Doe")
+        );
+        assert_eq!(
+            byline_name("Par Jean Dupont").as_deref(),
+            Some("Jean Dupont")
+        );
+        assert_eq!(byline_name("April 5, 2018"), None);
+        assert_eq!(byline_name("Name *"), None);
+        assert_eq!(byline_name("About the author"), None);
+        assert_eq!(byline_name("@handle"), None);
+    }
+
+    #[test]
+    fn site_suffixes_are_removed_from_titles() {
+        assert_eq!(
+            strip_site_suffix("Big news | Site", Some("Site"), false),
+            "Big news"
+        );
+        assert_eq!(strip_site_suffix("A - B", None, false), "A - B");
+        assert_eq!(
+            strip_site_suffix("Three word title - Site", None, true),
+            "Three word title"
+        );
+        assert_eq!(
+            strip_site_suffix("Short - Site", None, true),
+            "Short - Site"
+        );
+    }
+
+    #[test]
+    fn the_title_is_the_h1_only_when_the_title_tag_agrees() {
+        let page =
+            |h1: &str| format!("<title>Daring Fireball: Colophon</title><h1>{h1}</h1><p>text</p>");
+        let m = extract(&page("About This Site")).meta;
+        assert_eq!(m.title.as_deref(), Some("Daring Fireball: Colophon"));
+        let m = extract(&page("Colophon")).meta;
+        assert_eq!(m.title.as_deref(), Some("Colophon"));
+    }
+
+    #[test]
+    fn json_ld_in_a_graph_gives_date_authors_and_publisher() {
+        let html = r#"<script type="application/ld+json">{"@context": "https://schema.org",
+            "@graph": [{"@type": "WebSite", "name": "x"}, {"@type": ["NewsArticle"],
+            "headline": "H", "datePublished": "2022-11-03", "author": [{"name": "A"}, "B"],
+            "publisher": {"@type": "Organization", "name": "P"}, "image": {"url": "https://i"}}]}
+            </script><time datetime="2001-01-01">old</time>"#;
+        let m = extract(html).meta;
+        assert_eq!(m.title.as_deref(), Some("H"));
+        assert_eq!(m.published.as_deref(), Some("2022-11-03"));
+        assert_eq!(m.authors, ["A", "B"]);
+        assert_eq!(m.site_name.as_deref(), Some("P"));
+        assert_eq!(m.image.as_deref(), Some("https://i"));
     }
 }
