@@ -39,12 +39,12 @@ pub enum Origin {
 /// How the body of an `html` record was obtained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExtractionInfo {
-    /// `main_content` or `whole_page`.
+    /// `main_content`, `structured_data` (JSON-LD `articleBody`) or `whole_page`.
     pub method: &'static str,
     /// For `main_content`: how clearly the chosen block won, 0 to 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
-    /// For `whole_page`: why no main content was used.
+    /// For `structured_data` and `whole_page`: why the markup's main content was not used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<&'static str>,
 }

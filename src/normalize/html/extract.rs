@@ -33,6 +33,8 @@ pub const RETRY_BELOW_CHARS: usize = 500;
 pub enum Method {
     /// The main content block of the page.
     MainContent,
+    /// The page's JSON-LD `articleBody` (no main content in the markup).
+    StructuredData,
     /// The text of the whole page (no main content was found).
     WholePage,
 }
@@ -41,6 +43,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Method::MainContent => "main_content",
+            Method::StructuredData => "structured_data",
             Method::WholePage => "whole_page",
         }
     }
@@ -54,7 +57,8 @@ pub struct Extraction {
     pub method: Method,
     /// For [`Method::MainContent`]: how clearly the chosen block won, 0 to 1.
     pub confidence: Option<f32>,
-    /// For [`Method::WholePage`]: why extraction fell back.
+    /// For [`Method::StructuredData`] and [`Method::WholePage`]: why the markup's main
+    /// content was not used.
     pub fallback_reason: Option<&'static str>,
     pub meta: PageMeta,
 }
@@ -627,8 +631,23 @@ pub fn extract(html: &str) -> Extraction {
             fallback_reason: None,
             meta,
         },
-        Some(_) => whole_page(&buf, &blocks, meta, "main content too short"),
-        None => whole_page(&buf, &blocks, meta, "no scored paragraphs"),
+        Some(_) => fallback(&buf, &blocks, meta, "main content too short"),
+        None => fallback(&buf, &blocks, meta, "no scored paragraphs"),
+    }
+}
+
+/// No main content in the markup: the JSON-LD `articleBody` when there is one of some
+/// length (pages rendered by scripts often carry it), else the whole page's text.
+fn fallback(buf: &str, blocks: &[Block], mut meta: PageMeta, reason: &'static str) -> Extraction {
+    match meta.article_body.take() {
+        Some(body) if body.chars().count() >= MIN_CONTENT_CHARS => Extraction {
+            text: body,
+            method: Method::StructuredData,
+            confidence: None,
+            fallback_reason: Some(reason),
+            meta,
+        },
+        _ => whole_page(buf, blocks, meta, reason),
     }
 }
 
@@ -940,5 +959,26 @@ mod tests {
             let e = extract(&s);
             prop_assert!(e.text.len() <= super::super::MAX_EXPANSION * s.len() + 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+
+    #[test]
+    fn a_script_rendered_page_falls_back_to_its_json_ld_body() {
+        let body = "The article text, long enough to count as an article body. ".repeat(4);
+        let html = format!(
+            r#"<script type="application/ld+json">{{"@type": "NewsArticle", "articleBody": "{body}"}}</script>
+            <div id="root">Loading...</div>"#
+        );
+        let e = extract(&html);
+        assert_eq!(e.method, Method::StructuredData);
+        assert_eq!(e.text, body.trim());
+        assert_eq!(e.fallback_reason, Some("no scored paragraphs"));
+        let e = extract("<div id=root>Loading...</div>");
+        assert_eq!(e.method, Method::WholePage);
+        assert_eq!(e.text, "Loading...");
     }
 }

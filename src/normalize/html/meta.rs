@@ -19,6 +19,8 @@ pub const MAX_JSON_LD_BLOCKS: usize = 8;
 pub const MAX_JSON_LD_DEPTH: usize = 6;
 /// Longest metadata value kept, in characters.
 pub const MAX_FIELD_CHARS: usize = 1000;
+/// Longest JSON-LD `articleBody` kept, in characters.
+pub const MAX_BODY_CHARS: usize = 200_000;
 /// Most authors kept.
 pub const MAX_AUTHORS: usize = 10;
 
@@ -35,6 +37,9 @@ pub struct PageMeta {
     pub language: Option<String>,
     pub description: Option<String>,
     pub image: Option<String>,
+    /// JSON-LD `articleBody`, when present (a fallback for pages whose text is not in the
+    /// markup), cut to [`MAX_BODY_CHARS`].
+    pub article_body: Option<String>,
 }
 
 /// Candidates seen during the walk, by source.
@@ -60,6 +65,7 @@ struct LdArticle {
     publisher: Option<String>,
     description: Option<String>,
     image: Option<String>,
+    body: Option<String>,
 }
 
 /// The meta keys kept.
@@ -271,6 +277,7 @@ impl<'a> MetaCollector<'a> {
             image: self
                 .first_meta(&["og:image", "twitter:image"])
                 .or_else(|| self.ld.image.clone()),
+            article_body: self.ld.body,
         }
     }
 }
@@ -410,6 +417,16 @@ impl LdArticle {
             .take()
             .or_else(|| ld_str(o.get("description")));
         self.image = self.image.take().or_else(|| ld_str(o.get("image")));
+        if self.body.is_none()
+            && let Some(Value::String(b)) = o.get("articleBody")
+        {
+            let decoded = html_escape::decode_html_entities(b);
+            let end = decoded
+                .char_indices()
+                .nth(MAX_BODY_CHARS)
+                .map_or(decoded.len(), |(i, _)| i);
+            self.body = Some(decoded[..end].trim().to_string()).filter(|b| !b.is_empty());
+        }
     }
 }
 
