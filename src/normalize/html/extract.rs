@@ -846,17 +846,19 @@ fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(Vec<bool>, 
     include.sort_unstable();
     // Inside the content, drop what readability's conditional clean-up drops.
     let mut removed_until = 0u32;
-    let mut keep_node = vec![true; nodes.len()];
+    // `include` holds disjoint subtrees, so marking their elements is one pass over at
+    // most all elements, and a block is then kept or not by its owner alone.
+    let mut keep_node = vec![false; nodes.len()];
     for &root in &include {
         for i in root..nodes[root as usize].end_node {
             let n = &nodes[i as usize];
             if i < removed_until {
-                keep_node[i as usize] = false;
                 continue;
             }
             if n.dropped(strict) || (i != root && remove_conditionally(n, &density)) {
-                keep_node[i as usize] = false;
                 removed_until = n.end_node;
+            } else {
+                keep_node[i as usize] = true;
             }
         }
     }
@@ -865,7 +867,6 @@ fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(Vec<bool>, 
         if b.owner == NONE {
             continue;
         }
-        let inside = include.iter().any(|&r| contains(nodes, r, b.owner));
         let owner = &nodes[b.owner as usize];
         // Link lines straight in a container (menus, "read more" rows) go; links that
         // are a paragraph or a list item of the article stay.
@@ -875,7 +876,7 @@ fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(Vec<bool>, 
                 owner.tag,
                 Tag8::Div | Tag8::Section | Tag8::Td | Tag8::OtherBlock
             );
-        *k = inside && keep_node[b.owner as usize] && !linky;
+        *k = keep_node[b.owner as usize] && !linky;
     }
     let confidence = (top_score / (top_score + 20.0)).clamp(0.0, 1.0);
     Some((keep, (confidence * 100.0).round() / 100.0))
@@ -940,6 +941,14 @@ mod tests {
                 "<script type=application/ld+json>[[[[[[[[[[</script>",
             ),
             fill(String::new(), "<meta property=og:title content=x>"),
+            // Hundreds of thousands of worthy siblings of the top candidate.
+            fill(
+                format!(
+                    "<div><div><p>{}</p></div>",
+                    "long text, with commas, ".repeat(10)
+                ),
+                "<p>x</p>",
+            ),
         ];
         for html in &cases {
             let e = extract(html);
