@@ -132,4 +132,9 @@ pub enum EvalCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Main-content extraction shingle F1 against ground truth (DIR/NAME.html + NAME.txt).
+    Extraction {
+        #[arg(long)]
+        data: PathBuf,
+    },
 }

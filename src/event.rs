@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::enrich::{Enrichment, Entity, ModelInfo, Sentiment};
-use crate::normalize::Article;
+use std::collections::BTreeMap;
+
+use crate::normalize::{Article, ExtractionInfo, Origin};
 
 /// Version of the event schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: &str = "1.0";
@@ -51,6 +53,18 @@ pub struct Event {
     pub published_at: Option<String>,
     pub language: Option<String>,
     pub authors: Vec<String>,
+    /// The page's description, when the input was a page (`html`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The page's main image URL, when the input was a page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Where each metadata field came from: `record`, `page` or `body`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata_sources: BTreeMap<&'static str, Origin>,
+    /// How the body was extracted from the page, when the input was `html` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<ExtractionInfo>,
     pub word_count: usize,
     pub entities: Vec<Entity>,
     pub sentiment: Sentiment,
@@ -99,6 +113,10 @@ pub fn build_event(
             .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true)),
         language: article.language,
         authors: article.authors,
+        description: article.description,
+        image: article.image,
+        metadata_sources: article.origins,
+        extraction: article.extraction,
         entities: enrichment.entities,
         sentiment: enrichment.sentiment,
         provenance,
@@ -131,6 +149,8 @@ mod tests {
             include_bytes!("../samples/seed-article.txt"),
             br#"{"id": "x", "url": "https://e.com/a", "title": "T", "body": "Paris is big.", "published_at": "2022-11-03", "authors": ["A"], "other": 1}"#,
             br#"{"title": "T", "published_at": "bad date"}"#,
+            br#"{"html": "<html lang=en-GB><head><title>Big news | Site</title><meta property=og:site_name content=Site><meta property=og:image content=https://e.com/i.png><meta name=description content=D><link rel=canonical href=https://e.com/a><script type=application/ld+json>{\"@type\": \"NewsArticle\", \"datePublished\": \"2022-11-03T10:00:00Z\", \"author\": {\"name\": \"Jane Doe\"}}</script></head><body><nav><a href=/>Home</a></nav><article><p>Paris is big, and it is getting bigger every year, the mayor said on Friday.</p><p>Second paragraph, with more words, so the scoring has something to work on.</p></article></body></html>"}"#,
+            br#"{"html": "<p>short page</p>"}"#,
         ];
         for value in inputs {
             let provenance = Provenance {

@@ -37,5 +37,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Eval {
             what: EvalCommand::Sentiment { data },
         } => eval::eval_sentiment(&data),
+        Command::Eval {
+            what: EvalCommand::Extraction { data },
+        } => crate::normalize::html::eval::run(&data),
     }
 }

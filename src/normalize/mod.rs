@@ -8,7 +8,10 @@ pub mod html;
 pub mod text;
 pub mod url;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -19,6 +22,31 @@ use crate::parse::{RawArticle, RawDate};
 pub enum NormalizeError {
     #[error("article has no text left after cleaning")]
     NoText,
+}
+
+/// Where a metadata field's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The input record's own field.
+    Record,
+    /// The page's markup (meta tags, JSON-LD, `<title>`, `<h1>`, `<html lang>`...).
+    Page,
+    /// The first paragraph of the body (a title) or language detection.
+    Body,
+}
+
+/// How the body of an `html` record was obtained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtractionInfo {
+    /// `main_content`, `structured_data` (JSON-LD `articleBody`) or `whole_page`.
+    pub method: &'static str,
+    /// For `main_content`: how clearly the chosen block won, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// For `structured_data` and `whole_page`: why the markup's main content was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<&'static str>,
 }
 
 /// A cleaned article, ready to enrich.
@@ -38,6 +66,15 @@ pub struct Article {
     pub extra: Map<String, Value>,
     /// Non-fatal problems (an unparseable date, an invalid URL), kept on the event.
     pub warnings: Vec<String>,
+    /// The page's description (`og:description`, `<meta name=description>`, JSON-LD).
+    pub description: Option<String>,
+    /// The page's main image URL (`og:image`, `twitter:image`, JSON-LD).
+    pub image: Option<String>,
+    /// Where each metadata field present came from (`title`, `published_at`, `authors`,
+    /// `url`, `source`, `language`, `description`, `image`).
+    pub origins: BTreeMap<&'static str, Origin>,
+    /// Set when the body was extracted from `html`.
+    pub extraction: Option<ExtractionInfo>,
 }
 
 impl Article {
@@ -69,18 +106,33 @@ impl Article {
 /// Normalizes one raw article.
 pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     let mut warnings = raw.warnings.clone();
-    let body_source = match (&raw.body, &raw.html) {
-        (Some(body), _) if !body.trim().is_empty() => body.clone(),
-        (_, Some(html)) => html::html_to_text(html),
-        _ => String::new(),
+    let mut origins = BTreeMap::new();
+    // The record's own body wins; extraction only applies to `html`.
+    let (mut body, page) = match (&raw.body, &raw.html) {
+        (Some(body), _) if !body.trim().is_empty() => (text::clean_body(body), None),
+        (_, Some(html)) => {
+            let extraction = html::extract(html);
+            (text::clean_decoded_body(&extraction.text), Some(extraction))
+        }
+        _ => (String::new(), None),
     };
+    let meta = page.as_ref().map(|p| &p.meta);
     let mut title = raw
         .title
         .as_deref()
         .map(text::clean_line)
         .filter(|t| !text::is_boilerplate(t))
         .unwrap_or_default();
-    let mut body = text::clean_body(&body_source);
+    if !title.is_empty() {
+        origins.insert("title", Origin::Record);
+    } else if let Some(t) = meta
+        .and_then(|m| m.title.as_deref())
+        .map(text::clean_line)
+        .filter(|t| !t.is_empty() && !text::is_boilerplate(t))
+    {
+        title = t;
+        origins.insert("title", Origin::Page);
+    }
     if title.is_empty() {
         // No title given: the first paragraph of the body stands in.
         if let Some((first, rest)) = body.split_once("\n\n") {
@@ -89,11 +141,14 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         } else {
             std::mem::swap(&mut title, &mut body);
         }
+        if !title.is_empty() {
+            origins.insert("title", Origin::Body);
+        }
     }
     if title.is_empty() && body.is_empty() {
         return Err(NormalizeError::NoText);
     }
-    let published_at = raw.published_at.as_ref().and_then(|d| {
+    let mut published_at = raw.published_at.as_ref().and_then(|d| {
         let parsed = date::parse_date(d);
         if parsed.is_none() {
             warnings.push(format!(
@@ -103,7 +158,17 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         }
         parsed
     });
-    let url = raw
+    if published_at.is_some() {
+        origins.insert("published_at", Origin::Record);
+    } else if raw.published_at.is_none() {
+        published_at = meta
+            .and_then(|m| m.published.as_deref())
+            .and_then(|d| date::parse_date(&RawDate::Text(d.to_string())));
+        if published_at.is_some() {
+            origins.insert("published_at", Origin::Page);
+        }
+    }
+    let mut url = raw
         .url
         .as_deref()
         .filter(|u| !u.trim().is_empty())
@@ -112,20 +177,94 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
                 .map_err(|e| warnings.push(format!("url: {e}")))
                 .ok()
         });
-    let source = raw
+    if url.is_some() {
+        origins.insert("url", Origin::Record);
+    } else if raw.url.is_none() {
+        url = meta
+            .and_then(|m| m.canonical_url.as_deref())
+            .and_then(|u| url::canonical_url(u).ok());
+        if url.is_some() {
+            origins.insert("url", Origin::Page);
+        }
+    }
+    let mut source = raw
         .source
         .as_deref()
         .map(text::clean_line)
         .filter(|s| !s.is_empty());
-    let language = match raw
+    if source.is_some() {
+        origins.insert("source", Origin::Record);
+    } else {
+        source = meta
+            .and_then(|m| m.site_name.as_deref())
+            .map(text::clean_line)
+            .filter(|s| !s.is_empty());
+        if source.is_some() {
+            origins.insert("source", Origin::Page);
+        }
+    }
+    let given_language = raw
         .language
         .as_deref()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-    {
-        Some(given) => Some(given.to_ascii_lowercase()),
-        None => detect_language(&title, &body),
+        .map(str::to_ascii_lowercase);
+    let page_language = meta
+        .and_then(|m| m.language.as_deref())
+        .and_then(primary_language);
+    let language = match (given_language, page_language) {
+        (Some(given), _) => {
+            origins.insert("language", Origin::Record);
+            Some(given)
+        }
+        (None, Some(page)) => {
+            origins.insert("language", Origin::Page);
+            Some(page)
+        }
+        (None, None) => {
+            let detected = detect_language(&title, &body);
+            if detected.is_some() {
+                origins.insert("language", Origin::Body);
+            }
+            detected
+        }
     };
+    let mut authors: Vec<String> = raw
+        .authors
+        .iter()
+        .map(|a| text::clean_line(a))
+        .filter(|a| !a.is_empty())
+        .collect();
+    if !authors.is_empty() {
+        origins.insert("authors", Origin::Record);
+    } else if let Some(m) = meta {
+        authors = m
+            .authors
+            .iter()
+            .map(|a| text::clean_line(a))
+            .filter(|a| !a.is_empty())
+            .collect();
+        if !authors.is_empty() {
+            origins.insert("authors", Origin::Page);
+        }
+    }
+    let description = meta
+        .and_then(|m| m.description.as_deref())
+        .map(text::clean_line)
+        .filter(|d| !d.is_empty());
+    let image = meta
+        .and_then(|m| m.image.as_deref())
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && !i.chars().any(char::is_control))
+        .map(str::to_string);
+    for (field, present) in [
+        ("description", description.is_some()),
+        ("image", image.is_some()),
+    ] {
+        if present {
+            origins.insert(field, Origin::Page);
+        }
+    }
     let article_id = match &raw.id {
         Some(id) => id.clone(),
         None => match &url {
@@ -141,15 +280,25 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         body,
         published_at,
         language,
-        authors: raw
-            .authors
-            .iter()
-            .map(|a| text::clean_line(a))
-            .filter(|a| !a.is_empty())
-            .collect(),
+        authors,
         extra: raw.extra,
         warnings,
+        description,
+        image,
+        origins,
+        extraction: page.map(|p| ExtractionInfo {
+            method: p.method.as_str(),
+            confidence: p.confidence,
+            fallback_reason: p.fallback_reason,
+        }),
     })
+}
+
+/// The primary subtag of a `lang` attribute (`en-US` → `en`), if it looks like a language.
+fn primary_language(lang: &str) -> Option<String> {
+    let primary = lang.trim().split(['-', '_']).next()?;
+    ((2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| primary.to_ascii_lowercase())
 }
 
 fn show_raw_date(d: &RawDate) -> String {
@@ -311,6 +460,92 @@ mod tests {
             a.published_at.unwrap().to_rfc3339(),
             "2022-11-08T00:00:00+00:00"
         );
+    }
+
+    const PAGE: &str = r#"<html lang="en-GB"><head><title>Big news in Paris | The Site</title>
+        <meta property="og:site_name" content="The Site"><meta name="description" content="What happened.">
+        <meta property="og:image" content="https://e.com/i.png"><link rel="canonical" href="https://E.com/a?utm_source=x">
+        <script type="application/ld+json">{"@graph": [{"@type": "NewsArticle", "datePublished": "2022-11-03T10:00:00Z",
+        "author": [{"@type": "Person", "name": "Jane Doe"}, {"name": "John Roe"}]}]}</script></head>
+        <body><nav class="menu"><a href="/">Home</a> <a href="/world">World</a></nav>
+        <article><h1>Big news in Paris</h1><p>Paris is big, and it is getting bigger every year, the mayor said on Friday, to nobody's surprise.</p>
+        <div class="share-bar">Share on Facebook</div>
+        <p>Second paragraph, with more words, commas, and detail, so the scoring has something to work on.</p></article>
+        <div id="comments"><p>First comment, which is long enough to be a paragraph, but it is not the article.</p></div>
+        <footer><p>Copyright, all rights reserved, and a long footer line about the company and its many offices.</p></footer></body></html>"#;
+
+    fn page_record(extra: &str) -> Vec<u8> {
+        let html = serde_json::to_string(PAGE).unwrap();
+        format!(r#"{{"html": {html}{extra}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn a_page_gives_its_article_and_metadata() {
+        let a = normalize(parse(&page_record(""), 1 << 20).unwrap()).unwrap();
+        assert_eq!(a.title, "Big news in Paris");
+        assert!(a.body.starts_with("Paris is big"), "{}", a.body);
+        assert!(a.body.ends_with("something to work on."), "{}", a.body);
+        for chrome in ["Home", "Share on", "comment", "Copyright"] {
+            assert!(!a.body.contains(chrome), "{chrome} in {}", a.body);
+        }
+        assert_eq!(
+            a.published_at.unwrap().to_rfc3339(),
+            "2022-11-03T10:00:00+00:00"
+        );
+        assert_eq!(a.authors, ["Jane Doe", "John Roe"]);
+        assert_eq!(a.url.as_deref(), Some("https://e.com/a"));
+        assert_eq!(a.source.as_deref(), Some("The Site"));
+        assert_eq!(a.language.as_deref(), Some("en"));
+        assert_eq!(a.description.as_deref(), Some("What happened."));
+        assert_eq!(a.image.as_deref(), Some("https://e.com/i.png"));
+        assert!(
+            a.origins.values().all(|&o| o == Origin::Page),
+            "{:?}",
+            a.origins
+        );
+        assert_eq!(a.origins.len(), 8);
+        let extraction = a.extraction.unwrap();
+        assert_eq!(extraction.method, "main_content");
+        assert!(extraction.confidence.is_some());
+    }
+
+    #[test]
+    fn record_fields_win_over_the_page() {
+        let extra = r#", "title": "Given", "published_at": "2020-01-01", "authors": ["A"], "url": "https://x.com/b", "language": "fr", "source": "S""#;
+        let a = normalize(parse(&page_record(extra), 1 << 20).unwrap()).unwrap();
+        assert_eq!(a.title, "Given");
+        assert_eq!(
+            a.published_at.unwrap().to_rfc3339(),
+            "2020-01-01T00:00:00+00:00"
+        );
+        assert_eq!(a.authors, ["A"]);
+        assert_eq!(a.url.as_deref(), Some("https://x.com/b"));
+        assert_eq!(a.language.as_deref(), Some("fr"));
+        assert_eq!(a.source.as_deref(), Some("S"));
+        for field in [
+            "title",
+            "published_at",
+            "authors",
+            "url",
+            "language",
+            "source",
+        ] {
+            assert_eq!(a.origins[field], Origin::Record, "{field}");
+        }
+        assert_eq!(a.origins["description"], Origin::Page);
+        // A given body is kept as is: no extraction.
+        let b = norm(r#"{"body": "Own body text.", "html": "<p>Page text</p>", "title": "T"}"#);
+        assert_eq!(b.body, "Own body text.");
+        assert_eq!(b.extraction, None);
+    }
+
+    #[test]
+    fn a_page_without_main_content_falls_back_to_its_text() {
+        let a = norm(r#"{"html": "<p>Just one line.</p>", "title": "T"}"#);
+        assert_eq!(a.body, "Just one line.");
+        let extraction = a.extraction.unwrap();
+        assert_eq!(extraction.method, "whole_page");
+        assert!(extraction.fallback_reason.is_some());
     }
 
     #[test]

@@ -161,7 +161,17 @@ pub fn collapse_line(line: &str) -> String {
 /// Cleans a body: mojibake and entities fixed, control characters dropped, whitespace
 /// collapsed, chrome lines removed, paragraphs separated by one blank line.
 pub fn clean_body(text: &str) -> String {
-    let fixed = decode_entities(&fix_mojibake(text));
+    clean_paragraphs(&decode_entities(&fix_mojibake(text)))
+}
+
+/// Cleans text whose entities are already decoded (HTML converted to text): mojibake fixed,
+/// control characters dropped, whitespace collapsed, chrome lines removed, paragraphs
+/// separated by one blank line. Decoding again would turn a literal `&amp;lt;` into `<`.
+pub fn clean_decoded_body(text: &str) -> String {
+    clean_paragraphs(&fix_mojibake(text))
+}
+
+fn clean_paragraphs(fixed: &str) -> String {
     let mut paragraphs: Vec<String> = Vec::new();
     for line in fixed.lines() {
         let line: String = line
