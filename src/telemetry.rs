@@ -14,4 +14,23 @@ pub fn init_logging(format: LogFormat, level: &str) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    install_panic_hook();
+}
+
+/// Replaces the default panic output (free text on stderr, which for a record caught and
+/// dead-lettered by the pipeline could quote its content) with one structured log line
+/// naming where it happened. The pipeline's own rejection says which record it was.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            location,
+            thread = thread.name().unwrap_or("unnamed"),
+            "Panic caught; see the dead-letter record or the error that follows"
+        );
+    }));
 }

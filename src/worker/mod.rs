@@ -35,7 +35,7 @@ use rdkafka::producer::DeliveryFuture;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use self::budget::{Admission, Budget};
 use crate::config::Config;
@@ -197,6 +197,7 @@ pub async fn run(
             &health,
             &tracker,
         )
+        .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the Kafka consumer")?,
     );
     let producer = producer_config(&config)
@@ -207,6 +208,8 @@ pub async fn run(
             tracker.clone(),
             Duration::from_millis(config.shutdown.drain_timeout_ms),
         ))
+        // librdkafka quotes a refused property's value: it may be a secret.
+        .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the Kafka producer")?;
     let backoff = Backoff {
         initial: Duration::from_millis(config.pipeline.retry_backoff_initial_ms),
@@ -244,6 +247,10 @@ pub async fn run(
                     .map_or(0, |r| r.max_concurrency),
         )
         .thread_name(|i| format!("newsflow-enrich-{i}"))
+        // Records are processed under catch_unwind; this catches anything outside it, which
+        // would otherwise abort the process. The record's result channel closes, so the order
+        // task dead-letters it as `internal`.
+        .panic_handler(|_| error!("Panic on an enrichment thread outside a record"))
         .build()
         .context("starting the enrichment pool")?;
     let processor = Processor::new(enricher, config.pipeline.max_message_bytes);

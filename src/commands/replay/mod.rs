@@ -69,6 +69,7 @@ pub async fn run(
     }
     let planning: BaseConsumer = crate::kafka::consumer_config(&config, &group)
         .create()
+        .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the planning consumer")?;
     let plan = {
         let (topics, from, until) = (args.topics.clone(), args.from.clone(), args.until.clone());
