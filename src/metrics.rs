@@ -7,7 +7,7 @@ use prometheus::{
 };
 
 use crate::enrich::EntityType;
-use crate::pipeline::REJECTION_REASONS;
+use crate::pipeline::RejectReason;
 
 /// The worker's metrics.
 #[derive(Clone)]
@@ -273,7 +273,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         // Pre-create fixed label sets so every series exists from the first scrape.
-        for reason in REJECTION_REASONS {
+        for reason in RejectReason::ALL.map(RejectReason::as_str) {
             m.dead_lettered.with_label_values(&[reason]);
         }
         for kind in ["produce", "commit", "consume"] {

@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::pipeline::RejectReason;
+
 /// Why a record is poison. Each variant is a dead-letter `reason` label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -26,14 +28,14 @@ pub enum ParseError {
 
 impl ParseError {
     /// The metric and header label for this error class.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> RejectReason {
         match self {
-            ParseError::Empty => "empty",
-            ParseError::TooLarge { .. } => "too_large",
-            ParseError::InvalidUtf8 { .. } => "invalid_utf8",
-            ParseError::InvalidJson(_) => "invalid_json",
-            ParseError::InvalidArticle(_) => "invalid_article",
-            ParseError::InvalidId(_) => "invalid_id",
+            ParseError::Empty => RejectReason::Empty,
+            ParseError::TooLarge { .. } => RejectReason::TooLarge,
+            ParseError::InvalidUtf8 { .. } => RejectReason::InvalidUtf8,
+            ParseError::InvalidJson(_) => RejectReason::InvalidJson,
+            ParseError::InvalidArticle(_) => RejectReason::InvalidArticle,
+            ParseError::InvalidId(_) => RejectReason::InvalidId,
         }
     }
 }
@@ -328,13 +330,16 @@ mod tests {
         for (value, reason) in cases {
             let err = parse(value, LIMIT).unwrap_err();
             assert_eq!(
-                err.reason(),
+                err.reason().as_str(),
                 *reason,
                 "{:?}: {err}",
                 String::from_utf8_lossy(value)
             );
         }
-        assert_eq!(parse(&[b'a'; 11], 10).unwrap_err().reason(), "too_large");
+        assert_eq!(
+            parse(&[b'a'; 11], 10).unwrap_err().reason(),
+            RejectReason::TooLarge
+        );
     }
 
     #[test]
@@ -354,7 +359,7 @@ mod tests {
             let err = parse(value, LIMIT).unwrap_err();
             assert_eq!(
                 err.reason(),
-                "invalid_id",
+                RejectReason::InvalidId,
                 "{}",
                 String::from_utf8_lossy(value)
             );

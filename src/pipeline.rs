@@ -15,31 +15,86 @@ use crate::parse::parse;
 /// Why a record goes to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// Error class: one of [`REJECTION_REASONS`].
-    pub reason: &'static str,
+    /// Error class, sent as `newsflow.error.class` and used as the metric label.
+    pub reason: RejectReason,
     pub message: String,
 }
 
-/// Every dead-letter reason (the `reason` label's fixed set).
-/// `enrich`: the enricher panicked on the article; `internal`: any other stage did;
-/// `output_rejected`: the broker refused the event for good (e.g. too large).
-/// `remote_unavailable`: the remote model failed and `fallback = "dead-letter"`.
-/// `timeout`: processing exceeded `pipeline.record_timeout_ms`.
-/// `invalid_id`: the article's `id` is unsafe as a key (see [`crate::parse`]).
-pub const REJECTION_REASONS: [&str; 12] = [
-    "empty",
-    "too_large",
-    "invalid_utf8",
-    "invalid_json",
-    "invalid_article",
-    "invalid_id",
-    "normalize",
-    "enrich",
-    "internal",
-    "output_rejected",
-    "remote_unavailable",
-    "timeout",
-];
+/// Every dead-letter reason: the `reason` label's fixed set is derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// An empty value.
+    Empty,
+    /// Over `pipeline.max_message_bytes`.
+    TooLarge,
+    InvalidUtf8,
+    /// Truncated or non-object JSON.
+    InvalidJson,
+    /// JSON with wrong field types.
+    InvalidArticle,
+    /// The article's `id` is unsafe as a key (see [`crate::parse`]).
+    InvalidId,
+    /// Nothing left after cleaning.
+    Normalize,
+    /// The enricher panicked on the article.
+    Enrich,
+    /// Any other stage panicked, or a processing thread failed.
+    Internal,
+    /// The broker refused the event for good (e.g. too large).
+    OutputRejected,
+    /// The remote model failed and `fallback = "dead-letter"`.
+    RemoteUnavailable,
+    /// Processing exceeded `pipeline.record_timeout_ms`.
+    Timeout,
+}
+
+impl RejectReason {
+    /// Every reason, in a fixed order (metric labels are registered from it).
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::Empty,
+        RejectReason::TooLarge,
+        RejectReason::InvalidUtf8,
+        RejectReason::InvalidJson,
+        RejectReason::InvalidArticle,
+        RejectReason::InvalidId,
+        RejectReason::Normalize,
+        RejectReason::Enrich,
+        RejectReason::Internal,
+        RejectReason::OutputRejected,
+        RejectReason::RemoteUnavailable,
+        RejectReason::Timeout,
+    ];
+
+    /// The label as it appears in headers, metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Empty => "empty",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::InvalidArticle => "invalid_article",
+            RejectReason::InvalidId => "invalid_id",
+            RejectReason::Normalize => "normalize",
+            RejectReason::Enrich => "enrich",
+            RejectReason::Internal => "internal",
+            RejectReason::OutputRejected => "output_rejected",
+            RejectReason::RemoteUnavailable => "remote_unavailable",
+            RejectReason::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for RejectReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// Time spent in each pure stage.
 #[derive(Debug, Clone, Copy, Default)]
@@ -79,7 +134,7 @@ impl Processor {
             let message = "processing panicked on this record".to_string();
             (
                 Err(Rejection {
-                    reason: "internal",
+                    reason: RejectReason::Internal,
                     message,
                 }),
                 StageTimings::default(),
@@ -117,7 +172,7 @@ impl Processor {
             Err(e) => {
                 return (
                     Err(Rejection {
-                        reason: "normalize",
+                        reason: RejectReason::Normalize,
                         message: e.to_string(),
                     }),
                     timings,
@@ -137,7 +192,7 @@ impl Processor {
             Ok(Ok(t)) => t,
             Ok(Err(failure)) => {
                 let rejection = Rejection {
-                    reason: "remote_unavailable",
+                    reason: RejectReason::RemoteUnavailable,
                     message: failure.to_string(),
                 };
                 return (Err(rejection), timings);
@@ -146,7 +201,7 @@ impl Processor {
                 let message = "enricher panicked on this article".to_string();
                 return (
                     Err(Rejection {
-                        reason: "enrich",
+                        reason: RejectReason::Enrich,
                         message,
                     }),
                     timings,
@@ -187,7 +242,7 @@ mod tests {
         ] {
             let (r, _) = p.process(value, provenance(), Utc::now());
             let reason = r.unwrap_err().reason;
-            assert!(REJECTION_REASONS.contains(&reason), "{reason}");
+            assert!(RejectReason::ALL.contains(&reason), "{reason}");
         }
     }
 
@@ -216,6 +271,6 @@ mod tests {
     fn a_panicking_enricher_yields_a_rejection() {
         let p = Processor::new(Arc::new(Panicky), 1 << 20);
         let (r, _) = p.process(b"Title\nbody", provenance(), Utc::now());
-        assert_eq!(r.unwrap_err().reason, "enrich");
+        assert_eq!(r.unwrap_err().reason, RejectReason::Enrich);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use newsflow::enrich::{Field, LocalEnricher};
 use newsflow::event::Provenance;
-use newsflow::pipeline::Processor;
+use newsflow::pipeline::{Processor, RejectReason};
 
 fn processor() -> &'static Processor {
     static P: OnceLock<Processor> = OnceLock::new();
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let (result, _) = processor().process(data, provenance, chrono::Utc::now());
     match result {
         Err(rejection) => assert!(
-            !matches!(rejection.reason, "internal" | "enrich"),
+            !matches!(rejection.reason, RejectReason::Internal | RejectReason::Enrich),
             "a stage panicked: {rejection:?}"
         ),
         Ok(event) => {

@@ -12,7 +12,7 @@ use tracing::{error, warn};
 
 use super::dead_letter::{DeadLetterForm, dead_letter_in_form};
 use super::{Outcome, Pending, Shared, Subscription};
-use crate::pipeline::Rejection;
+use crate::pipeline::{RejectReason, Rejection};
 use crate::sink::SinkError;
 use crate::source::InputRecord;
 
@@ -52,7 +52,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             // a refused dead-letter record is sent again without its payload.
             let reason = match kind {
                 Outcome::DeadLetter { reason } => reason,
-                Outcome::Event { .. } => "output_rejected",
+                Outcome::Event { .. } => RejectReason::OutputRejected,
             };
             let rejection = Rejection {
                 reason,
@@ -90,7 +90,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             m.sentiment_score.observe(sentiment);
         }
         Outcome::DeadLetter { reason } => {
-            m.dead_lettered.with_label_values(&[reason]).inc();
+            m.dead_lettered.with_label_values(&[reason.as_str()]).inc();
         }
     }
     // Replays read old records on purpose: their age is not a latency.

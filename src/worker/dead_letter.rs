@@ -42,7 +42,10 @@ pub(super) fn dead_letter_in_form(
         input.value.clone()
     };
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v.into_bytes()));
-    add("newsflow.error.class", rejection.reason.to_string());
+    add(
+        "newsflow.error.class",
+        rejection.reason.as_str().to_string(),
+    );
     add("newsflow.error.message", rejection.message.clone());
     add("newsflow.source.topic", input.topic.clone());
     add("newsflow.source.partition", input.partition.to_string());
@@ -65,6 +68,7 @@ pub(super) fn dead_letter_in_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::RejectReason;
 
     #[test]
     fn dead_letter_forms_full_keeps_the_input_bare_keeps_only_newsflow_headers() {
@@ -82,7 +86,7 @@ mod tests {
             headers: vec![("trace".into(), b"1".to_vec())],
         };
         let rejection = Rejection {
-            reason: "invalid_json",
+            reason: RejectReason::InvalidJson,
             message: "bad".into(),
         };
         let header = |r: &OutRecord, k: &str| {

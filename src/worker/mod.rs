@@ -44,7 +44,7 @@ use crate::health::Health;
 use crate::kafka::{ClientRole, KafkaContext, producer_config};
 use crate::metrics::Metrics;
 use crate::offsets::SharedTracker;
-use crate::pipeline::{Processor, Rejection, StageTimings};
+use crate::pipeline::{Processor, RejectReason, Rejection, StageTimings};
 use crate::retry::Backoff;
 use crate::sink::{OutRecord, Sink};
 use crate::source::{Consumer, InputRecord, create_consumer};
@@ -161,7 +161,7 @@ enum Outcome {
         sentiment: f64,
     },
     DeadLetter {
-        reason: &'static str,
+        reason: RejectReason,
     },
 }
 

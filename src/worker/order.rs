@@ -11,7 +11,7 @@ use tracing::{error, warn};
 use super::dead_letter::dead_letter_record;
 use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
 use crate::event::{CONTENT_TYPE, SCHEMA_VERSION};
-use crate::pipeline::{Rejection, StageTimings};
+use crate::pipeline::{RejectReason, Rejection, StageTimings};
 use crate::sink::{OutRecord, SinkError};
 
 /// The output record for an event; takes the event so its JSON moves, not copies.
@@ -71,19 +71,19 @@ pub(super) async fn order_task(
 /// started on it; past that the record is rejected as `timeout` and its partition moves on
 /// (the thread's late result is dropped).
 async fn await_result(job: &mut Job, timeout: Duration) -> Processed {
-    let failed = |reason: &'static str, message: String| Processed {
+    let failed = |reason: RejectReason, message: String| Processed {
         outcome: Err(Rejection { reason, message }),
         timings: StageTimings::default(),
     };
     let Ok(started) = (&mut job.started).await else {
-        return failed("internal", "processing thread failed".into());
+        return failed(RejectReason::Internal, "processing thread failed".into());
     };
     let deadline = tokio::time::Instant::from_std(started + timeout);
     match tokio::time::timeout_at(deadline, &mut job.result).await {
         Ok(Ok(processed)) => processed,
-        Ok(Err(_)) => failed("internal", "processing thread failed".into()),
+        Ok(Err(_)) => failed(RejectReason::Internal, "processing thread failed".into()),
         Err(_) => failed(
-            "timeout",
+            RejectReason::Timeout,
             format!(
                 "processing took longer than pipeline.record_timeout_ms ({} ms)",
                 timeout.as_millis()
@@ -124,7 +124,7 @@ async fn lane_task(
         let (record, kind) = match processed.outcome {
             Ok(event) => event_record(&shared.options, event),
             Err(rejection) => {
-                warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason, error = %rejection.message, "Dead-lettering record");
+                warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason.as_str(), error = %rejection.message, "Dead-lettering record");
                 (
                     dead_letter_record(&shared.config, &job.input, &rejection),
                     Outcome::DeadLetter {
@@ -138,7 +138,7 @@ async fn lane_task(
             Ok(d) => (record, kind, d),
             Err(SinkError::Rejected(e)) => {
                 let rejection = Rejection {
-                    reason: "output_rejected",
+                    reason: RejectReason::OutputRejected,
                     message: format!("broker refused the event: {e}"),
                 };
                 let dlq = dead_letter_record(&shared.config, &job.input, &rejection);
@@ -146,7 +146,7 @@ async fn lane_task(
                     Ok(d) => (
                         dlq,
                         Outcome::DeadLetter {
-                            reason: "output_rejected",
+                            reason: RejectReason::OutputRejected,
                         },
                         d,
                     ),

@@ -18,7 +18,7 @@ use super::budget::{Admission, Budget};
 use super::{Job, Processed, ProcessedEvent, Shared, Slot, Subscription};
 use crate::enrich::EntityType;
 use crate::event::{Provenance, rfc3339};
-use crate::pipeline::{Processor, Rejection};
+use crate::pipeline::{Processor, RejectReason, Rejection};
 use crate::source::InputRecord;
 
 /// What the read task does with one poll result.
@@ -284,7 +284,7 @@ fn process(processor: &Processor, input: &InputRecord) -> Processed {
             *counts.entry(e.kind).or_default() += 1;
         }
         let json = serde_json::to_vec(&event).map_err(|e| Rejection {
-            reason: "internal",
+            reason: RejectReason::Internal,
             message: format!("cannot serialize event: {e}"),
         })?;
         Ok(ProcessedEvent {
