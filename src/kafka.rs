@@ -14,6 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
+use crate::events::{CommitCause, Committed, Rebalanced};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::offsets::{SharedTracker, TopicPartition};
@@ -206,7 +207,7 @@ impl ConsumerContext for KafkaContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+                Rebalanced::Revoked.emit(&self.metrics, tpl.count());
                 let revoked: Vec<TopicPartition> = tpl
                     .elements()
                     .iter()
@@ -231,18 +232,15 @@ impl ConsumerContext for KafkaContext {
                     }
                 }
                 if commit.count() > 0 {
-                    match consumer.commit(&commit, CommitMode::Sync) {
-                        Ok(()) => {
-                            info!(partitions = commit.count(), "Committed revoked partitions")
-                        }
-                        Err(e) => {
-                            self.metrics
-                                .processing_errors
-                                .with_label_values(&["commit"])
-                                .inc();
-                            warn!(error = %e, "Commit on revoke failed; records may be redelivered")
-                        }
+                    Committed {
+                        cause: CommitCause::Revoke,
+                        partitions: commit.count(),
+                        result: consumer
+                            .commit(&commit, CommitMode::Sync)
+                            .as_ref()
+                            .map(|_| ()),
                     }
+                    .emit(&self.metrics);
                 }
                 info!(partitions = ?revoked, "Partitions revoked");
             }
@@ -254,8 +252,8 @@ impl ConsumerContext for KafkaContext {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
-            self.metrics.rebalances.with_label_values(&["assign"]).inc();
+        if let Rebalance::Assign(tpl) = rebalance {
+            Rebalanced::Assigned.emit(&self.metrics, tpl.count());
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.metrics.assigned_partitions.set(assigned as i64);

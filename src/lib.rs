@@ -28,6 +28,7 @@ pub mod worker;
 
 // Operations: configuration, health, metrics, the HTTP server, logging, shutdown.
 pub mod config;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod metrics;

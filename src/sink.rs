@@ -10,8 +10,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
+use crate::events::ProduceFailed;
 use crate::kafka::KafkaContext;
 use crate::metrics::Metrics;
 use crate::retry::Backoff;
@@ -112,11 +112,12 @@ impl Sink {
                 error.rdkafka_error_code(),
                 Some(RDKafkaErrorCode::QueueFull)
             ) {
-                self.metrics
-                    .processing_errors
-                    .with_label_values(&["produce"])
-                    .inc();
-                warn!(topic = %record.topic, error = %error, "Enqueue failed; retrying");
+                ProduceFailed {
+                    topic: &record.topic,
+                    error: &error,
+                    retry: None,
+                }
+                .emit(&self.metrics);
             }
             tokio::select! {
                 _ = tokio::time::sleep(QUEUE_FULL_WAIT) => {}
@@ -150,13 +151,14 @@ impl Sink {
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }
-            self.metrics
-                .processing_errors
-                .with_label_values(&["produce"])
-                .inc();
             let delay = self.backoff.delay(attempt);
             attempt = attempt.saturating_add(1);
-            warn!(topic = %record.topic, error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "Delivery failed; retrying");
+            ProduceFailed {
+                topic: &record.topic,
+                error: &error,
+                retry: Some((attempt, delay)),
+            }
+            .emit(&self.metrics);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(error)),

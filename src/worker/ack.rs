@@ -12,6 +12,7 @@ use tracing::{error, warn};
 
 use super::dead_letter::{DeadLetterForm, dead_letter_in_form};
 use super::{Outcome, Pending, Shared, Subscription};
+use crate::events::DeadLettered;
 use crate::pipeline::{RejectReason, Rejection};
 use crate::sink::SinkError;
 use crate::source::InputRecord;
@@ -50,8 +51,8 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         Err(SinkError::Rejected(e)) => {
             // Refused for good after enqueue (e.g. too large for the topic): dead-letter it;
             // a refused dead-letter record is sent again without its payload.
-            let reason = match kind {
-                Outcome::DeadLetter { reason } => reason,
+            let reason = match &kind {
+                Outcome::DeadLetter { reason, .. } => *reason,
                 Outcome::Event { .. } => RejectReason::OutputRejected,
             };
             let rejection = Rejection {
@@ -67,7 +68,10 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
                 error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
                 return;
             }
-            Outcome::DeadLetter { reason }
+            Outcome::DeadLetter {
+                reason,
+                message: rejection.message,
+            }
         }
         Err(SinkError::Cancelled(_) | SinkError::Fatal(_)) => {
             return; // Not finished: the offset is not stored, the record will be redelivered.
@@ -89,9 +93,14 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
             }
             m.sentiment_score.observe(sentiment);
         }
-        Outcome::DeadLetter { reason } => {
-            m.dead_lettered.with_label_values(&[reason.as_str()]).inc();
+        Outcome::DeadLetter { reason, message } => DeadLettered {
+            topic: &input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            reason,
+            message: &message,
         }
+        .emit(m),
     }
     // Replays read old records on purpose: their age is not a latency.
     if let Some(ts) = input.timestamp_ms

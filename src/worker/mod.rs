@@ -40,6 +40,7 @@ use tracing::{error, info, warn};
 use self::budget::{Admission, Budget};
 use crate::config::Config;
 use crate::enrich::{Enricher, EntityType};
+use crate::events::{CommitCause, Committed};
 use crate::health::Health;
 use crate::kafka::{ClientRole, KafkaContext, producer_config};
 use crate::metrics::Metrics;
@@ -162,6 +163,8 @@ enum Outcome {
     },
     DeadLetter {
         reason: RejectReason,
+        /// The rejection's message, for the log line when the record is acknowledged.
+        message: String,
     },
 }
 
@@ -414,15 +417,14 @@ fn commit_finished(shared: &Shared) {
     if tpl.count() == 0 {
         return;
     }
-    match shared.consumer.commit(&tpl, CommitMode::Sync) {
-        Ok(()) => info!(partitions = tpl.count(), "Committed offsets"),
-        Err(e) => {
-            shared
-                .metrics
-                .processing_errors
-                .with_label_values(&["commit"])
-                .inc();
-            warn!(error = %e, "Final commit failed; records may be redelivered")
-        }
+    Committed {
+        cause: CommitCause::Stop,
+        partitions: tpl.count(),
+        result: shared
+            .consumer
+            .commit(&tpl, CommitMode::Sync)
+            .as_ref()
+            .map(|_| ()),
     }
+    .emit(&shared.metrics);
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::error;
 
 use super::dead_letter::dead_letter_record;
 use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
@@ -123,15 +123,13 @@ async fn lane_task(
         }
         let (record, kind) = match processed.outcome {
             Ok(event) => event_record(&shared.options, event),
-            Err(rejection) => {
-                warn!(topic = %job.input.topic, partition = job.input.partition, offset = job.input.offset, reason = rejection.reason.as_str(), error = %rejection.message, "Dead-lettering record");
-                (
-                    dead_letter_record(&shared.config, &job.input, &rejection),
-                    Outcome::DeadLetter {
-                        reason: rejection.reason,
-                    },
-                )
-            }
+            Err(rejection) => (
+                dead_letter_record(&shared.config, &job.input, &rejection),
+                Outcome::DeadLetter {
+                    reason: rejection.reason,
+                    message: rejection.message,
+                },
+            ),
         };
         let enqueued_at = Instant::now();
         let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
@@ -147,6 +145,7 @@ async fn lane_task(
                         dlq,
                         Outcome::DeadLetter {
                             reason: RejectReason::OutputRejected,
+                            message: rejection.message,
                         },
                         d,
                     ),

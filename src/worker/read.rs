@@ -11,13 +11,14 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use super::bounded::{drop_finished_partitions, set_remaining};
 use super::budget::{Admission, Budget};
 use super::{Job, Processed, ProcessedEvent, Shared, Slot, Subscription};
 use crate::enrich::EntityType;
 use crate::event::{Provenance, rfc3339};
+use crate::events::ConsumeFailed;
 use crate::pipeline::{Processor, RejectReason, Rejection};
 use crate::source::InputRecord;
 
@@ -60,15 +61,14 @@ impl Reader<'_> {
                 return Polled::Nothing;
             }
             Err(e) => {
-                shared
-                    .metrics
-                    .processing_errors
-                    .with_label_values(&["consume"])
-                    .inc();
                 let delay = Duration::from_millis(shared.config.pipeline.retry_backoff_initial_ms)
                     .saturating_mul(1 << self.errors.min(6));
                 self.errors = self.errors.saturating_add(1);
-                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Consume failed; retrying");
+                ConsumeFailed {
+                    error: &e,
+                    retry_in: delay,
+                }
+                .emit(&shared.metrics);
                 tokio::select! {
                     _ = self.shutdown.cancelled() => return Polled::Stop,
                     _ = tokio::time::sleep(delay) => return Polled::Nothing,

@@ -1,0 +1,138 @@
+//! Operational events: each log line and the counter that goes with it, emitted together by
+//! one method, so the two never drift and every metric update has one home (the way
+//! Vector's `internal_events` pair them).
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+use crate::pipeline::RejectReason;
+
+/// Polling the consumer failed; the read task retries after `retry_in`.
+pub struct ConsumeFailed<'a, E: Display> {
+    pub error: &'a E,
+    pub retry_in: Duration,
+}
+
+impl<E: Display> ConsumeFailed<'_, E> {
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics
+            .processing_errors
+            .with_label_values(&["consume"])
+            .inc();
+        warn!(error = %self.error, retry_in_ms = self.retry_in.as_millis() as u64, "Consume failed; retrying");
+    }
+}
+
+/// Handing a record to the producer, or its delivery, failed transiently; retried.
+pub struct ProduceFailed<'a, E: Display> {
+    pub topic: &'a str,
+    pub error: &'a E,
+    /// Retry number and wait for a failed delivery; `None` for a refused enqueue.
+    pub retry: Option<(u32, Duration)>,
+}
+
+impl<E: Display> ProduceFailed<'_, E> {
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics
+            .processing_errors
+            .with_label_values(&["produce"])
+            .inc();
+        match self.retry {
+            None => warn!(topic = %self.topic, error = %self.error, "Enqueue failed; retrying"),
+            Some((attempt, delay)) => warn!(
+                topic = %self.topic,
+                error = %self.error,
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                "Delivery failed; retrying"
+            ),
+        }
+    }
+}
+
+/// Why offsets were being committed.
+#[derive(Debug, Clone, Copy)]
+pub enum CommitCause {
+    /// The worker stopping (shutdown or the end of a replay).
+    Stop,
+    /// Partitions being revoked in a rebalance.
+    Revoke,
+}
+
+/// A synchronous commit finished, or failed (the records are redelivered, never skipped).
+pub struct Committed<'a, E: Display> {
+    pub cause: CommitCause,
+    pub partitions: usize,
+    pub result: Result<(), &'a E>,
+}
+
+impl<E: Display> Committed<'_, E> {
+    pub fn emit(&self, metrics: &Metrics) {
+        match (self.result, self.cause) {
+            (Ok(()), CommitCause::Stop) => info!(partitions = self.partitions, "Committed offsets"),
+            (Ok(()), CommitCause::Revoke) => {
+                info!(partitions = self.partitions, "Committed revoked partitions")
+            }
+            (Err(e), cause) => {
+                metrics
+                    .processing_errors
+                    .with_label_values(&["commit"])
+                    .inc();
+                match cause {
+                    CommitCause::Stop => {
+                        warn!(error = %e, "Final commit failed; records may be redelivered")
+                    }
+                    CommitCause::Revoke => {
+                        warn!(error = %e, "Commit on revoke failed; records may be redelivered")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A record's dead-letter record was acknowledged by the broker.
+pub struct DeadLettered<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: RejectReason,
+    pub message: &'a str,
+}
+
+impl DeadLettered<'_> {
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics
+            .dead_lettered
+            .with_label_values(&[self.reason.as_str()])
+            .inc();
+        warn!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            reason = self.reason.as_str(),
+            error = %self.message,
+            "Dead-lettered record"
+        );
+    }
+}
+
+/// A rebalance assigned or revoked partitions.
+pub enum Rebalanced {
+    Assigned,
+    Revoked,
+}
+
+impl Rebalanced {
+    pub fn emit(&self, metrics: &Metrics, partitions: usize) {
+        let event = match self {
+            Rebalanced::Assigned => "assign",
+            Rebalanced::Revoked => "revoke",
+        };
+        metrics.rebalances.with_label_values(&[event]).inc();
+        info!(event, partitions, "Rebalance");
+    }
+}
