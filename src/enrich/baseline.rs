@@ -1,6 +1,6 @@
 //! A deliberately simple enricher: capitalised word runs as `MISC` entities and a tiny
 //! sentiment lexicon. It is honest about what it is (`pipeline.models` names it
-//! "baseline"), and it is what the worker uses when no trained model is configured.
+//! "baseline"); `pipeline.enricher = "baseline"` selects it, for comparison and tiny images.
 
 use super::{
     Document, Enricher, Enrichment, Entity, EntityType, Field, Mention, ModelInfo, Sentiment,

@@ -1,0 +1,144 @@
+//! Greedy left-to-right decoding of a document over hashed weights: quantized weights when
+//! tagging, averaged-perceptron weights (with updates) when training.
+
+use super::features::{Ctx, DocState, Tok, features, is_allcaps_sentence};
+use super::hash::{IdMap, fmix};
+use super::labels::{N_CLASSES, class_type};
+
+#[inline]
+fn bucket(h: u64, bits: u32) -> usize {
+    (fmix(h) >> (64 - bits)) as usize * N_CLASSES
+}
+
+/// Label scores for a feature list, and (when training) the perceptron update.
+pub(super) trait Weights {
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES];
+    fn update(&mut self, _feats: &[u64], _gold: u8, _pred: u8) {}
+}
+
+pub(super) struct Quantized<'a> {
+    pub(super) w: &'a [i16],
+    pub(super) bits: u32,
+}
+
+impl Weights for Quantized<'_> {
+    #[inline]
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
+        let mut acc = [0i32; N_CLASSES];
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            if let Some(row) = self.w.get(b..b + N_CLASSES) {
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a += i32::from(x);
+                }
+            }
+        }
+        acc.map(|x| x as f32)
+    }
+}
+
+pub(super) struct Averaged {
+    pub(super) w: Vec<f32>,
+    pub(super) u: Vec<f64>,
+    pub(super) c: f64,
+    pub(super) bits: u32,
+    pub(super) errors: usize,
+    pub(super) total: usize,
+}
+
+impl Weights for Averaged {
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
+        self.total += 1;
+        let mut acc = [0f32; N_CLASSES];
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            for (a, &x) in acc.iter_mut().zip(&self.w[b..b + N_CLASSES]) {
+                *a += x;
+            }
+        }
+        acc
+    }
+    fn update(&mut self, feats: &[u64], g: u8, p: u8) {
+        self.errors += 1;
+        for &h in feats {
+            let b = bucket(h, self.bits);
+            self.w[b + g as usize] += 1.0;
+            self.u[b + g as usize] += self.c;
+            self.w[b + p as usize] -= 1.0;
+            self.u[b + p as usize] -= self.c;
+        }
+    }
+}
+
+/// Greedy decoding of one document; with `gold`, also trains.
+pub(super) fn decode_doc<W: Weights>(
+    ext: bool,
+    toks: &[Vec<Tok>],
+    gold: Option<&[Vec<u8>]>,
+    weights: &mut W,
+    first: Option<&[Vec<u8>]>,
+) -> Vec<Vec<u8>> {
+    let mut doc = DocState::default();
+    doc.scan(toks);
+    let clusters = toks.iter().flatten().any(|t| t.clus[0] != 0);
+    // Second pass: how the first pass labelled each capitalised word across the article.
+    let mut agg: IdMap<[u16; 4]> = IdMap::default();
+    if let Some(first) = first {
+        for (s, labs) in toks.iter().zip(first) {
+            for (t, &l) in s.iter().zip(labs) {
+                if let Some(ty) = class_type(l)
+                    && (t.cap || t.allcaps)
+                {
+                    agg.entry(t.lower).or_insert([0; 4])[ty] += 1;
+                }
+            }
+        }
+    }
+    let mut feats = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(toks.len());
+    for (si, s) in toks.iter().enumerate() {
+        let ctx = Ctx {
+            toks: s,
+            allcaps_sentence: is_allcaps_sentence(s),
+            clusters,
+            ext,
+        };
+        let mut labels = Vec::with_capacity(s.len());
+        let (mut p1, mut p2) = (0u8, 0u8);
+        for i in 0..s.len() {
+            let hist = doc.history.get(&s[i].lower).copied().unwrap_or(0);
+            let mut others = agg.get(&s[i].lower).copied().unwrap_or([0; 4]);
+            if let Some(t) = first.and_then(|f| class_type(f[si][i])) {
+                others[t] = others[t].saturating_sub(1);
+            }
+            let majority = (0..4)
+                .filter(|&t| others[t] > 0)
+                .max_by_key(|&t| (others[t], 4 - t))
+                .map_or(0, |t| t as u8 + 1);
+            features(&ctx, i, p1, p2, hist, majority, &doc, &mut feats);
+            let sc = weights.score(&feats);
+            let mut best = 0u8;
+            for l in 1..N_CLASSES {
+                if sc[l] > sc[best as usize] {
+                    best = l as u8;
+                }
+            }
+            if let Some(g) = gold {
+                let gl = g[si][i];
+                if gl != best {
+                    weights.update(&feats, gl, best);
+                }
+            }
+            if let Some(t) = class_type(best)
+                && (s[i].cap || s[i].allcaps)
+            {
+                doc.history.insert(s[i].lower, t as u8 + 1);
+            }
+            labels.push(best);
+            p2 = p1;
+            p1 = best;
+        }
+        out.push(labels);
+    }
+    out
+}
