@@ -159,6 +159,9 @@ pub struct Document<'a> {
 pub struct Enrichment {
     pub entities: Vec<Entity>,
     pub sentiment: Sentiment,
+    /// What the enricher left out or cut to stay bounded (appended to the event's warnings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The seam the pipeline calls. Implementations are pure and CPU-bound: the pipeline runs

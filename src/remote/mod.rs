@@ -192,6 +192,7 @@ impl RemoteEnricher {
                 Enrichment {
                     entities,
                     sentiment: local.sentiment,
+                    warnings: local.warnings,
                 }
             }
             Answer::Sentiment(remote) => {
@@ -204,6 +205,7 @@ impl RemoteEnricher {
                 Enrichment {
                     entities: local.entities,
                     sentiment,
+                    warnings: local.warnings,
                 }
             }
         };

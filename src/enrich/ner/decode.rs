@@ -1,7 +1,7 @@
 //! Greedy left-to-right decoding of a document over hashed weights: quantized weights when
 //! tagging, averaged-perceptron weights (with updates) when training.
 
-use super::features::{Ctx, DocState, Tok, features, is_allcaps_sentence};
+use super::features::{Ctx, DocState, Tok, features, initial_runs, is_allcaps_sentence};
 use super::hash::{IdMap, fmix};
 use super::labels::{N_CLASSES, class_type};
 
@@ -95,13 +95,16 @@ pub(super) fn decode_doc<W: Weights>(
         }
     }
     let mut feats = Vec::with_capacity(64);
+    let mut runs = Vec::new();
     let mut out = Vec::with_capacity(toks.len());
     for (si, s) in toks.iter().enumerate() {
+        initial_runs(s, &mut runs);
         let ctx = Ctx {
             toks: s,
             allcaps_sentence: is_allcaps_sentence(s),
             clusters,
             ext,
+            initial_runs: &runs,
         };
         let mut labels = Vec::with_capacity(s.len());
         let (mut p1, mut p2) = (0u8, 0u8);

@@ -163,6 +163,26 @@ pub(super) struct Ctx<'a> {
     pub(super) clusters: bool,
     /// The model has external lists.
     pub(super) ext: bool,
+    /// Per token, where the run of initials just before it starts ([`initial_runs`]).
+    pub(super) initial_runs: &'a [usize],
+}
+
+/// For each token, the index where the run of initials right before it starts, or the token's
+/// own index when the token before is not an initial. One pass, so the features never walk
+/// back (a sentence of initials made that walk quadratic).
+pub(super) fn initial_runs(toks: &[Tok], out: &mut Vec<usize>) {
+    out.clear();
+    let mut start = 0;
+    for (i, t) in toks.iter().enumerate() {
+        out.push(if i > 0 && toks[i - 1].initial {
+            start
+        } else {
+            i
+        });
+        if !t.initial {
+            start = i + 1;
+        }
+    }
 }
 
 const NONE: u64 = 0x5555;
@@ -227,10 +247,7 @@ pub(super) fn features(
     f(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
     {
         // The word before a run of initials ("Minister S Jaishankar", "George W. Bush").
-        let mut j = i;
-        while j > 0 && ctx.toks[j - 1].initial {
-            j -= 1;
-        }
+        let j = ctx.initial_runs.get(i).copied().unwrap_or(i);
         if j < i {
             let before = j.checked_sub(1).map_or(NONE, |k| ctx.toks[k].lower);
             f(out, 27, before);
@@ -356,4 +373,28 @@ pub(super) fn is_allcaps_sentence(toks: &[Tok]) -> bool {
         .filter(|t| !t.cap && !t.allcaps && t.shape != toks[0].shape)
         .count();
     caps >= 2 && caps > lows * 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_runs_point_at_the_start_of_the_run_before_each_token() {
+        let toks: Vec<Tok> = ["Minister", "S.", "W", "Jaishankar", "and", "S", "S"]
+            .iter()
+            .map(|w| make_tok(w, &mut Vec::new()))
+            .collect();
+        let mut runs = Vec::new();
+        initial_runs(&toks, &mut runs);
+        assert_eq!(runs, [0, 1, 1, 1, 4, 5, 5]);
+        // The walk it replaces, for every token.
+        for (i, &j) in runs.iter().enumerate() {
+            let mut k = i;
+            while k > 0 && toks[k - 1].initial {
+                k -= 1;
+            }
+            assert_eq!(j, k);
+        }
+    }
 }
