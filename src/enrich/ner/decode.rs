@@ -1,7 +1,9 @@
 //! Greedy left-to-right decoding of a document over hashed weights: quantized weights when
 //! tagging, averaged-perceptron weights (with updates) when training.
 
-use super::features::{Ctx, DocState, Tok, features, initial_runs, is_allcaps_sentence};
+use super::features::{
+    Ctx, DocState, Feats, Tok, Which, features, initial_runs, is_allcaps_sentence,
+};
 use super::hash::{IdMap, fmix};
 use super::labels::{N_CLASSES, class_type};
 
@@ -10,21 +12,59 @@ fn bucket(h: u64, bits: u32) -> usize {
     (fmix(h) >> (64 - bits)) as usize * N_CLASSES
 }
 
-/// Label scores for a feature list, and (when training) the perceptron update.
+/// What one token's features need besides the sentence context.
+pub(super) struct TokenState<'a> {
+    pub(super) i: usize,
+    pub(super) p1: u8,
+    pub(super) p2: u8,
+    pub(super) hist: u8,
+    pub(super) majority: u8,
+    pub(super) doc: &'a DocState,
+}
+
+/// Label scores for a token, and (when training) the perceptron update.
 pub(super) trait Weights {
     fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES];
     fn update(&mut self, _feats: &[u64], _gold: u8, _pred: u8) {}
+    /// A decoding pass over the document starts.
+    fn start_pass(&mut self) {}
+    /// Scores of one token; every feature is left in `feats` (for [`Weights::update`]).
+    fn score_token(
+        &mut self,
+        ctx: &Ctx<'_>,
+        t: &TokenState<'_>,
+        feats: &mut Feats,
+    ) -> [f32; N_CLASSES] {
+        feats.which = Which::All;
+        features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+        self.score(&feats.v)
+    }
 }
 
+/// The shipped weights. The static features' scores of each token are summed in the first
+/// pass and reused in the second, which then reads only the rows of the label-dependent
+/// features; integer sums make this exactly the full sum.
 pub(super) struct Quantized<'a> {
-    pub(super) w: &'a [i16],
-    pub(super) bits: u32,
+    w: &'a [i16],
+    bits: u32,
+    /// Static-feature scores per token of the document, in decoding order.
+    statics: Vec<[i32; N_CLASSES]>,
+    /// Tokens scored in the current pass.
+    next: usize,
 }
 
-impl Weights for Quantized<'_> {
+impl<'a> Quantized<'a> {
+    pub(super) fn new(w: &'a [i16], bits: u32) -> Quantized<'a> {
+        Quantized {
+            w,
+            bits,
+            statics: Vec::new(),
+            next: 0,
+        }
+    }
+
     #[inline]
-    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
-        let mut acc = [0i32; N_CLASSES];
+    fn add(&self, acc: &mut [i32; N_CLASSES], feats: &[u64]) {
         for &h in feats {
             let b = bucket(h, self.bits);
             if let Some(row) = self.w.get(b..b + N_CLASSES) {
@@ -33,6 +73,42 @@ impl Weights for Quantized<'_> {
                 }
             }
         }
+    }
+}
+
+impl Weights for Quantized<'_> {
+    #[inline]
+    fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
+        let mut acc = [0i32; N_CLASSES];
+        self.add(&mut acc, feats);
+        acc.map(|x| x as f32)
+    }
+
+    fn start_pass(&mut self) {
+        self.next = 0;
+    }
+
+    fn score_token(
+        &mut self,
+        ctx: &Ctx<'_>,
+        t: &TokenState<'_>,
+        feats: &mut Feats,
+    ) -> [f32; N_CLASSES] {
+        let mut acc = match self.statics.get(self.next) {
+            Some(s) => *s,
+            None => {
+                feats.which = Which::Static;
+                features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+                let mut s = [0i32; N_CLASSES];
+                self.add(&mut s, &feats.v);
+                self.statics.push(s);
+                s
+            }
+        };
+        self.next += 1;
+        feats.which = Which::Dynamic;
+        features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+        self.add(&mut acc, &feats.v);
         acc.map(|x| x as f32)
     }
 }
@@ -94,7 +170,8 @@ pub(super) fn decode_doc<W: Weights>(
             }
         }
     }
-    let mut feats = Vec::with_capacity(64);
+    weights.start_pass();
+    let mut feats = Feats::new(Which::All);
     let mut runs = Vec::new();
     let mut out = Vec::with_capacity(toks.len());
     for (si, s) in toks.iter().enumerate() {
@@ -118,8 +195,15 @@ pub(super) fn decode_doc<W: Weights>(
                 .filter(|&t| others[t] > 0)
                 .max_by_key(|&t| (others[t], 4 - t))
                 .map_or(0, |t| t as u8 + 1);
-            features(&ctx, i, p1, p2, hist, majority, &doc, &mut feats);
-            let sc = weights.score(&feats);
+            let state = TokenState {
+                i,
+                p1,
+                p2,
+                hist,
+                majority,
+                doc: &doc,
+            };
+            let sc = weights.score_token(&ctx, &state, &mut feats);
             let mut best = 0u8;
             for l in 1..N_CLASSES {
                 if sc[l] > sc[best as usize] {
@@ -129,7 +213,7 @@ pub(super) fn decode_doc<W: Weights>(
             if let Some(g) = gold {
                 let gl = g[si][i];
                 if gl != best {
-                    weights.update(&feats, gl, best);
+                    weights.update(&feats.v, gl, best);
                 }
             }
             if let Some(t) = class_type(best)
@@ -144,4 +228,37 @@ pub(super) fn decode_doc<W: Weights>(
         out.push(labels);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped weights scored feature by feature, without the static-score cache.
+    struct Plain<'a>(Quantized<'a>);
+    impl Weights for Plain<'_> {
+        fn score(&mut self, feats: &[u64]) -> [f32; N_CLASSES] {
+            self.0.score(feats)
+        }
+    }
+
+    #[test]
+    fn cached_static_scores_decode_exactly_like_full_scoring() {
+        let model = crate::enrich::local::default_ner_model().expect("shipped model loads");
+        let text = "MOSCOW (Reuters) - Russian Foreign Minister Sergey Lavrov met S Jaishankar \
+                    on Tuesday . Lavrov said the Shanghai Cooperation Organisation would meet \
+                    in New Delhi . INDIA AND RUSSIA SIGN DEAL";
+        let sentences: Vec<Vec<&str>> = text.split(" . ").map(|s| s.split(' ').collect()).collect();
+        let toks = model.prepared(&sentences);
+        let ext = !model.ext.map.is_empty();
+        let mut cached = Quantized::new(&model.weights, model.bits);
+        let mut plain = Plain(Quantized::new(&model.weights, model.bits));
+        let first = decode_doc(ext, &toks, None, &mut cached, None);
+        assert_eq!(first, decode_doc(ext, &toks, None, &mut plain, None));
+        assert_eq!(
+            decode_doc(ext, &toks, None, &mut cached, Some(&first)),
+            decode_doc(ext, &toks, None, &mut plain, Some(&first))
+        );
+        assert!(first.iter().flatten().any(|&c| c != 0));
+    }
 }

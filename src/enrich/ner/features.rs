@@ -187,9 +187,46 @@ pub(super) fn initial_runs(toks: &[Tok], out: &mut Vec<usize>) {
 
 const NONE: u64 = 0x5555;
 
+/// Which features to emit: all of them (training, in the order it trained with), or the
+/// static part (what does not depend on predicted labels or the document's label history,
+/// so it is the same in both tagging passes and its scores are summed once), or the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Which {
+    All,
+    Static,
+    Dynamic,
+}
+
+/// Templates that read the previous labels, the label history or the first pass's majority.
+fn is_dynamic(template: u64) -> bool {
+    matches!(template, 16..=19 | 24 | 32 | 40..=42 | 50..=52 | 66 | 89 | 97)
+}
+
+/// A feature list being built, and which features it wants.
+pub(super) struct Feats {
+    pub(super) v: Vec<u64>,
+    pub(super) which: Which,
+}
+
+impl Feats {
+    pub(super) fn new(which: Which) -> Feats {
+        Feats {
+            v: Vec::with_capacity(96),
+            which,
+        }
+    }
+}
+
 #[inline]
-fn f(out: &mut Vec<u64>, template: u64, v: u64) {
-    out.push(step(step(0x1f2e_3d4c, template), v));
+fn f(out: &mut Feats, template: u64, v: u64) {
+    let wanted = match out.which {
+        Which::All => true,
+        Which::Static => !is_dynamic(template),
+        Which::Dynamic => is_dynamic(template),
+    };
+    if wanted {
+        out.v.push(step(step(0x1f2e_3d4c, template), v));
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -201,9 +238,9 @@ pub(super) fn features(
     hist: u8,
     majority: u8,
     doc: &DocState,
-    out: &mut Vec<u64>,
+    out: &mut Feats,
 ) {
-    out.clear();
+    out.v.clear();
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
@@ -337,7 +374,7 @@ fn glove_id(t: &Tok, l: usize) -> u64 {
 
 /// GloVe word-cluster features: the word's clusters at all four granularities, the
 /// neighbours', and conjunctions with shape and the previous label.
-fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Vec<u64>) {
+fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
     let t = &ctx.toks[i];
     let g = |k: isize, l: usize| -> u64 {
         let j = i as isize + k;

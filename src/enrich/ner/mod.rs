@@ -128,21 +128,23 @@ fn is_bare_initial(word: &str, next: Option<&str>) -> bool {
 }
 
 impl NerModel {
-    /// Tag one document given as sentences of tokens. Returns one label per token.
-    pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
-        let toks = prepare(
+    /// Tokens of a document prepared for tagging.
+    fn prepared(&self, sentences: &[Vec<&str>]) -> Vec<Vec<Tok>> {
+        prepare(
             sentences,
             &self.gazetteer,
             &self.clusters,
             &self.ext,
             &self.glove,
             Pass::Tagging,
-        );
+        )
+    }
+
+    /// Tag one document given as sentences of tokens. Returns one label per token.
+    pub fn tag_document(&self, sentences: &[Vec<&str>]) -> Vec<Vec<u8>> {
+        let toks = self.prepared(sentences);
         let ext = !self.ext.map.is_empty();
-        let mut w = Quantized {
-            w: &self.weights,
-            bits: self.bits,
-        };
+        let mut w = Quantized::new(&self.weights, self.bits);
         let first = decode_doc(ext, &toks, None, &mut w, None);
         decode_doc(ext, &toks, None, &mut w, Some(&first))
             .iter()
