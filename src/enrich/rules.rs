@@ -183,6 +183,17 @@ fn add_days(p: NaiveDate, days: i64) -> Option<NaiveDate> {
     p.checked_add_signed(Duration::try_days(days)?)
 }
 
+/// `word` lower-cased in `buf` when it is short ASCII, else empty: the relative-date words
+/// are, and this runs for every token, so it must not allocate.
+fn ascii_lower<'b>(word: &str, buf: &'b mut [u8; 12]) -> &'b str {
+    let Some(out) = buf.get_mut(..word.len()).filter(|_| word.is_ascii()) else {
+        return "";
+    };
+    out.copy_from_slice(word.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).unwrap_or("")
+}
+
 /// Find DATE, MONEY and PERCENT spans in one sentence.
 pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
     let published = published.filter(|p| YEARS.contains(&p.year()));
@@ -332,8 +343,9 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             i += 1;
             continue;
         }
-        let lw = w(i).to_lowercase();
-        if let Some(off) = match lw.as_str() {
+        let mut buf = [0u8; 12];
+        let lw = ascii_lower(w(i), &mut buf);
+        if let Some(off) = match lw {
             "today" => Some(0),
             "yesterday" => Some(-1),
             "tomorrow" => Some(1),
@@ -344,10 +356,8 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             i += 1;
             continue;
         }
-        if matches!(lw.as_str(), "last" | "this" | "next")
-            && matches!(w(i + 1), "year" | "week" | "month")
-        {
-            let delta = match lw.as_str() {
+        if matches!(lw, "last" | "this" | "next") && matches!(w(i + 1), "year" | "week" | "month") {
+            let delta = match lw {
                 "last" => -1,
                 "next" => 1,
                 _ => 0,
