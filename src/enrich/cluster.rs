@@ -8,7 +8,9 @@
 //! the one remaining worst case (many clusters sharing one part).
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasherDefault;
+
+use super::ner::IdHasher;
 
 use super::{Entity, EntityType, Field, Mention, Source};
 
@@ -99,10 +101,19 @@ fn name_words(text: &str) -> Vec<&str> {
     words
 }
 
+/// Maps keyed by [`seq_hash`] values (already hashes: no second hashing).
+type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// FNV-1a over the words' bytes, each word closed by a separator byte that no word has.
+/// Collisions only add candidates, which are checked word by word.
 fn seq_hash(words: &[String]) -> u64 {
-    let mut h = DefaultHasher::new();
-    words.hash(&mut h);
-    h.finish()
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for w in words {
+        for b in w.bytes().chain([0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// First letters of a name's words, skipping function words ("SCO" for "Shanghai Cooperation
@@ -139,9 +150,9 @@ struct Index {
     /// (type, normalized value) → the DATE, MONEY or PERCENT cluster.
     numeric: HashMap<(EntityType, String), usize>,
     /// Hash of a name cluster's key → clusters with that key.
-    exact: HashMap<u64, Vec<usize>>,
+    exact: SeqMap<Vec<usize>>,
     /// Hash of a contiguous part (shorter than the key, at most [`MAX_PART_WORDS`]) → clusters.
-    parts: HashMap<u64, Vec<usize>>,
+    parts: SeqMap<Vec<usize>>,
     /// Initials of a key of two words or more → clusters.
     acronyms: HashMap<String, Vec<usize>>,
 }
