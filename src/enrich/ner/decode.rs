@@ -94,21 +94,26 @@ impl Weights for Quantized<'_> {
         t: &TokenState<'_>,
         feats: &mut Feats,
     ) -> [f32; N_CLASSES] {
-        let mut acc = match self.statics.get(self.next) {
-            Some(s) => *s,
+        let acc = match self.statics.get(self.next) {
+            Some(s) => {
+                feats.which = Which::Dynamic;
+                features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+                let mut acc = *s;
+                self.add(&mut acc, &feats.v);
+                acc
+            }
             None => {
-                feats.which = Which::Static;
+                feats.which = Which::Split;
                 features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
                 let mut s = [0i32; N_CLASSES];
                 self.add(&mut s, &feats.v);
                 self.statics.push(s);
-                s
+                let mut acc = s;
+                self.add(&mut acc, &feats.dynamic);
+                acc
             }
         };
         self.next += 1;
-        feats.which = Which::Dynamic;
-        features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
-        self.add(&mut acc, &feats.v);
         acc.map(|x| x as f32)
     }
 }

@@ -187,14 +187,16 @@ pub(super) fn initial_runs(toks: &[Tok], out: &mut Vec<usize>) {
 
 const NONE: u64 = 0x5555;
 
-/// Which features to emit: all of them (training, in the order it trained with), or the
-/// static part (what does not depend on predicted labels or the document's label history,
-/// so it is the same in both tagging passes and its scores are summed once), or the rest.
+/// Which features to emit: all of them (training, in the order it trained with), only the
+/// label-dependent ones, or all split in two: the static part (what does not depend on
+/// predicted labels or the document's label history, so it is the same in both tagging
+/// passes and its scores are summed once) and the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Which {
     All,
-    Static,
     Dynamic,
+    /// Static features in `v`, the others in `dynamic` (one pass for both).
+    Split,
 }
 
 /// Templates that read the previous labels, the label history or the first pass's majority.
@@ -205,6 +207,8 @@ fn is_dynamic(template: u64) -> bool {
 /// A feature list being built, and which features it wants.
 pub(super) struct Feats {
     pub(super) v: Vec<u64>,
+    /// The label-dependent features, with [`Which::Split`].
+    pub(super) dynamic: Vec<u64>,
     pub(super) which: Which,
 }
 
@@ -212,6 +216,7 @@ impl Feats {
     pub(super) fn new(which: Which) -> Feats {
         Feats {
             v: Vec::with_capacity(96),
+            dynamic: Vec::with_capacity(32),
             which,
         }
     }
@@ -219,13 +224,13 @@ impl Feats {
 
 #[inline]
 fn f(out: &mut Feats, template: u64, v: u64) {
-    let wanted = match out.which {
-        Which::All => true,
-        Which::Static => !is_dynamic(template),
-        Which::Dynamic => is_dynamic(template),
-    };
-    if wanted {
-        out.v.push(step(step(0x1f2e_3d4c, template), v));
+    let h = || step(step(0x1f2e_3d4c, template), v);
+    match out.which {
+        Which::All => out.v.push(h()),
+        Which::Dynamic if is_dynamic(template) => out.v.push(h()),
+        Which::Split if is_dynamic(template) => out.dynamic.push(h()),
+        Which::Split => out.v.push(h()),
+        Which::Dynamic => {}
     }
 }
 
@@ -241,6 +246,7 @@ pub(super) fn features(
     out: &mut Feats,
 ) {
     out.v.clear();
+    out.dynamic.clear();
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
