@@ -282,7 +282,7 @@ impl Enricher for LocalEnricher {
                 let long = split_long(&mut sentences, MAX_SENTENCE_TOKENS);
                 if long > 0 {
                     warnings.push(format!(
-                        "enrich: {long} {name} sentences over {MAX_SENTENCE_TOKENS} tokens tagged in pieces"
+                        "enrich: {name} has {long} sentences over {MAX_SENTENCE_TOKENS} tokens; tagged in pieces"
                     ));
                 }
                 FieldText {
