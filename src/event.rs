@@ -127,7 +127,7 @@ pub fn build_event(
             models,
             fallback: None,
         },
-        warnings: article.warnings,
+        warnings: [article.warnings, enrichment.warnings].concat(),
         extra: article.extra,
     }
 }

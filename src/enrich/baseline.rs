@@ -1,7 +1,10 @@
 //! A deliberately simple enricher: capitalised word runs as `MISC` entities and a tiny
 //! sentiment lexicon. It is honest about what it is (`pipeline.models` names it
-//! "baseline"), and it is what the worker uses when no trained model is configured.
+//! "baseline"); `pipeline.enricher = "baseline"` selects it, for comparison and tiny images.
 
+use std::collections::HashMap;
+
+use super::local::MAX_MENTIONS;
 use super::{
     Document, Enricher, Enrichment, Entity, EntityType, Field, Mention, ModelInfo, Sentiment,
     SentimentLabel, Source,
@@ -28,19 +31,28 @@ pub struct BaselineEnricher;
 impl Enricher for BaselineEnricher {
     fn enrich(&self, doc: &Document<'_>) -> Enrichment {
         let mut entities: Vec<Entity> = Vec::new();
+        // Entity index by text: one lookup per mention, not a scan of every entity.
+        let mut by_text: HashMap<String, usize> = HashMap::new();
         for (field, text) in [(Field::Title, doc.title), (Field::Body, doc.body)] {
-            for mention in capitalised_spans(field, text) {
-                match entities.iter_mut().find(|e| e.text == mention.text) {
-                    Some(e) => e.mentions.push(mention),
-                    None => entities.push(Entity {
-                        text: mention.text.clone(),
-                        kind: EntityType::Misc,
-                        mentions: vec![mention],
-                        salience: 0.0,
-                        sentiment: None,
-                        normalized: None,
-                        source: Source::Local,
-                    }),
+            let text = super::local::truncate(text);
+            for mention in capitalised_spans(field, text)
+                .into_iter()
+                .take(MAX_MENTIONS)
+            {
+                match by_text.get(&mention.text) {
+                    Some(&i) => entities[i].mentions.push(mention),
+                    None => {
+                        by_text.insert(mention.text.clone(), entities.len());
+                        entities.push(Entity {
+                            text: mention.text.clone(),
+                            kind: EntityType::Misc,
+                            mentions: vec![mention],
+                            salience: 0.0,
+                            sentiment: None,
+                            normalized: None,
+                            source: Source::Local,
+                        })
+                    }
                 }
             }
         }
@@ -55,6 +67,7 @@ impl Enricher for BaselineEnricher {
         Enrichment {
             entities,
             sentiment: lexicon_sentiment(doc),
+            warnings: Vec::new(),
         }
     }
 

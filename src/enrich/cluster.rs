@@ -1,8 +1,16 @@
 //! Per-article clustering of mentions into entities ("Sergey Lavrov" and "Lavrov";
 //! "Dr S Jaishankar", "S Jaishankar" and "Jaishankar"), with a canonical text, a salience
 //! score and the sentiment of the sentences that mention each entity.
+//!
+//! Clustering is near-linear: a mention looks up the clusters it could join through hashed
+//! indexes (same name, a part of a longer name, an acronym; numbers by their normalized
+//! value) instead of testing every cluster. The caller bounds the mention count, which bounds
+//! the one remaining worst case (many clusters sharing one part).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use super::ner::IdHasher;
 
 use super::{Entity, EntityType, Field, Mention, Source};
 
@@ -63,6 +71,11 @@ const HONORIFICS: &[&str] = &[
     "the",
 ];
 
+/// A mention joins a longer name as one of its parts only when it has at most this many
+/// words (real short forms have one to three; longer mentions join their exact name only).
+/// It bounds the parts indexed per cluster.
+const MAX_PART_WORDS: usize = 8;
+
 /// The name's words without titles and possessives, in original case.
 fn name_words(text: &str) -> Vec<&str> {
     let mut words: Vec<&str> = text.split_whitespace().collect();
@@ -76,15 +89,40 @@ fn name_words(text: &str) -> Vec<&str> {
             }
         }
     }
-    while words.len() > 1 {
-        let w = words[0].trim_end_matches('.').to_lowercase();
-        if HONORIFICS.contains(&w.as_str()) {
-            words.remove(0);
-        } else {
-            break;
+    let titles = words
+        .iter()
+        .take(words.len().saturating_sub(1))
+        .take_while(|w| {
+            let w = w.trim_end_matches('.').to_lowercase();
+            HONORIFICS.contains(&w.as_str())
+        })
+        .count();
+    words.drain(..titles);
+    words
+}
+
+/// Maps keyed by [`seq_hash`] values (already hashes: no second hashing).
+type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// FNV-1a over the words' bytes, each word closed by a separator byte that no word has.
+/// Collisions only add candidates, which are checked word by word.
+fn seq_hash(words: &[String]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for w in words {
+        for b in w.bytes().chain([0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    words
+    h
+}
+
+/// First letters of a name's words, skipping function words ("SCO" for "Shanghai Cooperation
+/// Organisation").
+fn initials(long: &[String]) -> String {
+    long.iter()
+        .filter(|w| !matches!(w.as_str(), "of" | "the" | "and" | "for" | "&"))
+        .filter_map(|w| w.chars().next())
+        .collect()
 }
 
 fn key_of(words: &[&str]) -> Vec<String> {
@@ -102,12 +140,64 @@ fn is_acronym(short: &[String], long: &[String]) -> bool {
     if short.len() != 1 || long.len() < 2 {
         return false;
     }
-    let initials: String = long
-        .iter()
-        .filter(|w| !matches!(w.as_str(), "of" | "the" | "and" | "for" | "&"))
-        .filter_map(|w| w.chars().next())
-        .collect();
+    let initials = initials(long);
     initials.chars().count() >= 2 && initials == short[0]
+}
+
+/// Where to find the clusters a mention could join.
+#[derive(Default)]
+struct Index {
+    /// (type, normalized value) → the DATE, MONEY or PERCENT cluster.
+    numeric: HashMap<(EntityType, String), usize>,
+    /// Hash of a name cluster's key → clusters with that key.
+    exact: SeqMap<Vec<usize>>,
+    /// Hash of a contiguous part (shorter than the key, at most [`MAX_PART_WORDS`]) → clusters.
+    parts: SeqMap<Vec<usize>>,
+    /// Initials of a key of two words or more → clusters.
+    acronyms: HashMap<String, Vec<usize>>,
+}
+
+impl Index {
+    fn add_name(&mut self, ci: usize, key: &[String]) {
+        fn push(list: &mut Vec<usize>, ci: usize) {
+            if list.last() != Some(&ci) {
+                list.push(ci);
+            }
+        }
+        push(self.exact.entry(seq_hash(key)).or_default(), ci);
+        let n = key.len();
+        for start in 0..n {
+            for len in 1..=MAX_PART_WORDS.min(n - start) {
+                if len < n {
+                    push(
+                        self.parts
+                            .entry(seq_hash(&key[start..start + len]))
+                            .or_default(),
+                        ci,
+                    );
+                }
+            }
+        }
+        if n >= 2 {
+            push(self.acronyms.entry(initials(key)).or_default(), ci);
+        }
+    }
+
+    /// Clusters that may be compatible with a name mention (a superset: each is checked).
+    fn candidates<'a>(&'a self, key: &[String]) -> impl Iterator<Item = usize> + 'a {
+        let h = seq_hash(key);
+        let exact = self.exact.get(&h);
+        let parts = (key.len() <= MAX_PART_WORDS)
+            .then(|| self.parts.get(&h))
+            .flatten();
+        let acronyms = (key.len() == 1)
+            .then(|| self.acronyms.get(&key[0]))
+            .flatten();
+        [exact, parts, acronyms]
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l.iter().copied())
+    }
 }
 
 struct Cluster {
@@ -137,6 +227,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
             .then(mentions[a].position.total_cmp(&mentions[b].position))
     });
     let mut clusters: Vec<Cluster> = Vec::new();
+    let mut index = Index::default();
     for &i in &order {
         let m = &mentions[i];
         let (key, canonical) = &keyed[i];
@@ -144,11 +235,9 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
             m.kind,
             EntityType::Date | EntityType::Money | EntityType::Percent
         );
-        let found = if numeric {
-            let nk = m.normalized.clone().unwrap_or_else(|| key.join(" "));
-            clusters
-                .iter()
-                .position(|c| c.votes.contains_key(&m.kind) && c.key.join(" ") == nk)
+        let numeric_key = numeric.then(|| m.normalized.clone().unwrap_or_else(|| key.join(" ")));
+        let found = if let Some(nk) = &numeric_key {
+            index.numeric.get(&(m.kind, nk.clone())).copied()
         } else {
             let compatible = |c: &Cluster| {
                 let ckind = top_kind(&c.votes);
@@ -172,13 +261,11 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
                     ckind == m.kind
                 }
             };
-            // Prefer the biggest compatible cluster.
-            clusters
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| compatible(c))
-                .max_by_key(|(_, c)| c.members.len())
-                .map(|(ci, _)| ci)
+            // Prefer the biggest compatible cluster (the latest of equals).
+            index
+                .candidates(key)
+                .filter(|&ci| compatible(&clusters[ci]))
+                .max_by_key(|&ci| (clusters[ci].members.len(), ci))
         };
         match found {
             Some(ci) => {
@@ -186,20 +273,28 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
                 *c.votes.entry(m.kind).or_default() += key.len() as f32;
                 c.members.push(i);
             }
-            None => clusters.push(Cluster {
-                key: if numeric {
-                    vec![m.normalized.clone().unwrap_or_else(|| key.join(" "))]
-                } else {
-                    key.clone()
-                },
-                canonical: if numeric {
-                    m.mention.text.clone()
-                } else {
-                    canonical.clone()
-                },
-                votes: HashMap::from([(m.kind, key.len().max(1) as f32)]),
-                members: vec![i],
-            }),
+            None => {
+                let ci = clusters.len();
+                match &numeric_key {
+                    Some(nk) => {
+                        index.numeric.insert((m.kind, nk.clone()), ci);
+                    }
+                    None => index.add_name(ci, key),
+                }
+                clusters.push(Cluster {
+                    key: match numeric_key {
+                        Some(nk) => vec![nk],
+                        None => key.clone(),
+                    },
+                    canonical: if numeric {
+                        m.mention.text.clone()
+                    } else {
+                        canonical.clone()
+                    },
+                    votes: HashMap::from([(m.kind, key.len().max(1) as f32)]),
+                    members: vec![i],
+                })
+            }
         }
     }
     let max_count = clusters.iter().map(|c| c.members.len()).max().unwrap_or(1) as f32;
@@ -326,6 +421,52 @@ mod tests {
         assert_eq!(get("S Jaishankar").sentiment, Some(0.0));
         assert_eq!(get("Rajnath Singh").sentiment, Some(0.0));
         assert!(ents.iter().all(|e| (0.0..=1.0).contains(&e.salience)));
+    }
+
+    #[test]
+    fn many_mentions_cluster_by_value_and_by_name_through_the_indexes() {
+        use EntityType::*;
+        // 20,000 distinct percentages (once a scan of every cluster per mention), each twice.
+        let mut ms = Vec::new();
+        for round in 0..2 {
+            for i in 0..20_000 {
+                let mut x = m(
+                    &format!("{i} %"),
+                    Percent,
+                    Field::Body,
+                    round as f32 / 2.0,
+                    0,
+                );
+                x.normalized = Some(format!("{i}%"));
+                ms.push(x);
+            }
+        }
+        // Many people sharing a surname, and that surname alone.
+        for i in 0..2_000 {
+            ms.push(m(&format!("Name{i} Singh"), Per, Field::Body, 0.5, 1));
+        }
+        ms.push(m("Singh", Per, Field::Body, 0.9, 2));
+        ms.push(m("Mr Mr Mr Mr Singh", Per, Field::Body, 0.9, 2));
+        let ents = cluster(ms, &[0.0, 0.0, 0.0]);
+        assert_eq!(ents.len(), 20_000 + 2_000);
+        assert!(
+            ents.iter()
+                .filter(|e| e.kind == Percent)
+                .all(|e| e.mentions.len() == 2)
+        );
+        let joined: usize = ents
+            .iter()
+            .filter(|e| e.kind == Per)
+            .map(|e| e.mentions.len())
+            .sum();
+        assert_eq!(joined, 2_002);
+    }
+
+    #[test]
+    fn titles_are_stripped_but_a_name_keeps_its_last_word() {
+        assert_eq!(name_words("Mr Mr Dr Singh"), ["Singh"]);
+        assert_eq!(name_words("President"), ["President"]);
+        assert_eq!(name_words("Dr. S Jaishankar's"), ["S", "Jaishankar"]);
     }
 
     #[test]

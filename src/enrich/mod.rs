@@ -1,8 +1,11 @@
 //! Enrichment: named entities, dates and sentiment for one cleaned article.
 //!
 //! This module is a library with no Kafka in it. The pipeline calls it through the
-//! [`Enricher`] seam; [`baseline::BaselineEnricher`] is an honest, simple implementation
-//! used until the statistical engine lands, and labelled as such in `pipeline.models`.
+//! [`Enricher`] seam. [`LocalEnricher`] is the in-process engine (tokenizer, NER tagger,
+//! date/money/percent rules, clustering, news sentiment) and the default;
+//! [`baseline::BaselineEnricher`] is a deliberately simple one, for comparison and tiny
+//! images, labelled as such in `pipeline.models`. The remote model client (`crate::remote`)
+//! implements the same seam with the local engine as its fallback.
 
 pub mod baseline;
 pub mod cluster;
@@ -65,7 +68,7 @@ impl EntityType {
     }
 }
 
-/// Where an entity or sentiment came from (local model or, later, a remote service).
+/// Where an entity or sentiment came from: the in-process models or the remote model server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
@@ -155,6 +158,9 @@ pub struct Document<'a> {
 pub struct Enrichment {
     pub entities: Vec<Entity>,
     pub sentiment: Sentiment,
+    /// What the enricher left out or cut to stay bounded (appended to the event's warnings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The seam the pipeline calls. Implementations are pure and CPU-bound: the pipeline runs

@@ -2,8 +2,14 @@
 //! dates to ISO 8601 relative to the publication date where resolvable ("November 8" in an
 //! article published 2022-11-03 is "2022-11-08"; "Thursday" is the Thursday of the
 //! publication week), money to "<ISO currency> <amount>", percentages to "<number>%".
+//!
+//! Date arithmetic is checked: the publication date is input, and chrono's operators panic
+//! at the ends of its calendar (±262,143). Normalized dates have four-digit years, so a
+//! publication date outside 1000–9999, or a result outside it, leaves the date unresolved.
 
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use std::ops::RangeInclusive;
+
+use chrono::{Datelike, Days, Duration, NaiveDate, Weekday};
 
 use super::EntityType;
 
@@ -158,12 +164,39 @@ fn infer_year(m: u32, published: NaiveDate) -> i32 {
     }
 }
 
+/// Years a normalized date may have (four digits, ISO 8601 without expansion).
+const YEARS: RangeInclusive<i32> = 1000..=9999;
+
 fn iso(y: i32, m: u32, d: u32) -> Option<String> {
-    NaiveDate::from_ymd_opt(y, m, d).map(|d| d.format("%Y-%m-%d").to_string())
+    NaiveDate::from_ymd_opt(y, m, d).and_then(ymd)
+}
+
+/// `YYYY-MM-DD`, or nothing for a year outside [`YEARS`].
+fn ymd(d: NaiveDate) -> Option<String> {
+    YEARS
+        .contains(&d.year())
+        .then(|| d.format("%Y-%m-%d").to_string())
+}
+
+/// `p + days`, checked.
+fn add_days(p: NaiveDate, days: i64) -> Option<NaiveDate> {
+    p.checked_add_signed(Duration::try_days(days)?)
+}
+
+/// `word` lower-cased in `buf` when it is short ASCII, else empty: the relative-date words
+/// are, and this runs for every token, so it must not allocate.
+fn ascii_lower<'b>(word: &str, buf: &'b mut [u8; 12]) -> &'b str {
+    let Some(out) = buf.get_mut(..word.len()).filter(|_| word.is_ascii()) else {
+        return "";
+    };
+    out.copy_from_slice(word.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).unwrap_or("")
 }
 
 /// Find DATE, MONEY and PERCENT spans in one sentence.
 pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
+    let published = published.filter(|p| YEARS.contains(&p.year()));
     let mut out = Vec::new();
     let n = words.len();
     let w = |i: usize| words.get(i).copied().unwrap_or("");
@@ -286,7 +319,9 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
                             | "through"
                     ));
             if ok {
-                let y = y.or_else(|| published.map(|p| infer_year(m, p)));
+                let y = y
+                    .or_else(|| published.map(|p| infer_year(m, p)))
+                    .filter(|y| YEARS.contains(y));
                 let norm = match (y, d) {
                     (Some(y), Some(d)) => iso(y, m, d),
                     (Some(y), None) => Some(format!("{y:04}-{m:02}")),
@@ -299,46 +334,51 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
         }
         // Weekdays: the day of the publication week (ISO week, Monday first).
         if let Some(wd) = weekday(w(i)) {
-            let norm = published.map(|p| {
-                let monday = p - Duration::days(i64::from(p.weekday().num_days_from_monday()));
-                (monday + Duration::days(i64::from(wd.num_days_from_monday())))
-                    .format("%Y-%m-%d")
-                    .to_string()
+            let norm = published.and_then(|p| {
+                let monday =
+                    p.checked_sub_days(Days::new(u64::from(p.weekday().num_days_from_monday())))?;
+                ymd(monday.checked_add_days(Days::new(u64::from(wd.num_days_from_monday())))?)
             });
             out.push(span(i + 1, EntityType::Date, norm));
             i += 1;
             continue;
         }
-        let lw = w(i).to_lowercase();
-        if let Some(off) = match lw.as_str() {
+        let mut buf = [0u8; 12];
+        let lw = ascii_lower(w(i), &mut buf);
+        if let Some(off) = match lw {
             "today" => Some(0),
             "yesterday" => Some(-1),
             "tomorrow" => Some(1),
             _ => None,
         } {
-            let norm = published.map(|p| (p + Duration::days(off)).format("%Y-%m-%d").to_string());
+            let norm = published.and_then(|p| ymd(add_days(p, off)?));
             out.push(span(i + 1, EntityType::Date, norm));
             i += 1;
             continue;
         }
-        if matches!(lw.as_str(), "last" | "this" | "next")
-            && matches!(w(i + 1), "year" | "week" | "month")
-        {
-            let delta = match lw.as_str() {
+        if matches!(lw, "last" | "this" | "next") && matches!(w(i + 1), "year" | "week" | "month") {
+            let delta = match lw {
                 "last" => -1,
                 "next" => 1,
                 _ => 0,
             };
-            let norm = published.map(|p| match w(i + 1) {
-                "year" => format!("{:04}", p.year() + delta),
+            let norm = published.and_then(|p| match w(i + 1) {
+                "year" => {
+                    let y = p.year() + delta;
+                    YEARS.contains(&y).then(|| format!("{y:04}"))
+                }
                 "month" => {
                     let idx = p.year() * 12 + p.month0() as i32 + delta;
-                    format!("{:04}-{:02}", idx.div_euclid(12), idx.rem_euclid(12) + 1)
+                    let y = idx.div_euclid(12);
+                    YEARS
+                        .contains(&y)
+                        .then(|| format!("{y:04}-{:02}", idx.rem_euclid(12) + 1))
                 }
                 _ => {
-                    let d = p + Duration::weeks(i64::from(delta));
-                    let iw = d.iso_week();
-                    format!("{:04}-W{:02}", iw.year(), iw.week())
+                    let iw = add_days(p, 7 * i64::from(delta))?.iso_week();
+                    YEARS
+                        .contains(&iw.year())
+                        .then(|| format!("{:04}-W{:02}", iw.year(), iw.week()))
                 }
             });
             out.push(span(i + 2, EntityType::Date, norm));
@@ -460,6 +500,23 @@ mod tests {
                 ("2 percentage points".into(), EntityType::Percent, d("2%"))
             ]
         );
+    }
+
+    #[test]
+    fn relative_dates_at_the_ends_of_the_calendar_neither_panic_nor_leave_four_digit_years() {
+        let words: Vec<&str> = "today tomorrow yesterday Friday Monday next week last week \
+                                next month last month next year last year in April"
+            .split(' ')
+            .collect();
+        for p in [NaiveDate::MAX, NaiveDate::MIN] {
+            let spans = find(&words, Some(p));
+            assert!(!spans.is_empty());
+            assert!(spans.iter().all(|s| s.normalized.is_none()), "{spans:?}");
+        }
+        // The last day of year 9999: "tomorrow" would be in year 10000, so it stays unresolved.
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31);
+        assert_eq!(find(&["tomorrow"], last)[0].normalized, None);
+        assert_eq!(find(&["today"], last)[0].normalized, d("9999-12-31"));
     }
 
     #[test]

@@ -157,10 +157,22 @@ const BOOST_DOWN: &[&str] = &[
 ];
 
 fn word_key(word: &str) -> u64 {
+    #[inline]
+    fn mix(h: u64, c: char) -> u64 {
+        (h.rotate_left(5) ^ c as u64).wrapping_mul(0x517c_c1b7_2722_0a95)
+    }
     let mut h = 0xcbf2_9ce4_8422_2325u64;
+    // Most words are ASCII: lower-case them byte by byte (the same key as the general path,
+    // without its per-character case tables).
+    if word.is_ascii() {
+        for b in word.bytes() {
+            h = mix(h, char::from(b.to_ascii_lowercase()));
+        }
+        return h;
+    }
     for c in word.chars().flat_map(char::to_lowercase) {
         let c = if matches!(c, '’' | '‘') { '\'' } else { c };
-        h = (h.rotate_left(5) ^ c as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        h = mix(h, c);
     }
     h
 }
@@ -1018,6 +1030,31 @@ mod tests {
         let (good, _) = m.rate(&words("a zorblat committee"));
         let (bad, _) = m.rate(&words("a quxxel committee"));
         assert!(good > 0.2 && bad < -0.2, "{good} {bad}");
+    }
+
+    #[test]
+    fn word_keys_take_the_ascii_path_and_the_unicode_path_alike() {
+        let slow = |w: &str| {
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            for c in w.chars().flat_map(char::to_lowercase) {
+                let c = if matches!(c, '’' | '‘') { '\'' } else { c };
+                h = (h.rotate_left(5) ^ c as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+            }
+            h
+        };
+        for w in [
+            "Killings",
+            "U.S.",
+            "don't",
+            "",
+            "ABC-12",
+            "Don’t",
+            "Ärger",
+            "İstanbul",
+        ] {
+            assert_eq!(word_key(w), slow(w), "{w}");
+        }
+        assert_eq!(word_key("Don’t"), word_key("don't"));
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl RemoteEnricher {
                 Enrichment {
                     entities,
                     sentiment: local.sentiment,
+                    warnings: local.warnings,
                 }
             }
             Answer::Sentiment(remote) => {
@@ -209,6 +210,7 @@ impl RemoteEnricher {
                 Enrichment {
                     entities: local.entities,
                     sentiment,
+                    warnings: local.warnings,
                 }
             }
         };

@@ -1,0 +1,443 @@
+//! Per-token information ([`Tok`], computed once per token) and the hashed feature templates
+//! the perceptron scores: the word and its shapes, neighbours, previous labels, lexicon and
+//! word-cluster matches, and document-level evidence.
+
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+use super::hash::{IdHasher, IdMap, hash_chars, step};
+
+/// What the features need to know about one token, computed once per token.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tok {
+    pub(super) word: u64,
+    pub(super) lower: u64,
+    pub(super) shape: u64,
+    pub(super) sshape: u64,
+    pub(super) pre: [u64; 4],
+    pub(super) suf: [u64; 4],
+    /// First char upper-case.
+    pub(super) cap: bool,
+    /// Has letters and all of them upper-case.
+    pub(super) allcaps: bool,
+    /// A capital letter alone or with a period (`S`, `W.`).
+    pub(super) initial: bool,
+    /// Bit `3*t + k` set: a gazetteer entry of type t begins (k=0), continues (k=1), or is
+    /// exactly this token (k=2).
+    pub(super) gaz: u16,
+    /// Word-cluster ids (fine, mid, coarse), each 1 + id; 0 when the word has no cluster.
+    pub(super) clus: [u16; 3],
+    /// GloVe word-cluster ids (4096, 1024, 256, 64 clusters), each 1 + id; 0 when none.
+    pub(super) glove: [u16; 4],
+    /// Bit `3*l + k`: an entry of external list l begins (k=0), continues (k=1), or is
+    /// exactly this token (k=2).
+    pub(super) ext: u16,
+}
+
+pub(super) fn normalize_char(c: char) -> char {
+    match c {
+        '’' | '‘' | 'ʼ' | '`' => '\'',
+        '“' | '”' | '„' => '"',
+        '–' | '—' | '‐' | '‑' => '-',
+        c if c.is_ascii_digit() => '0',
+        c => c,
+    }
+}
+
+fn shape_char(c: char) -> char {
+    if c.is_uppercase() {
+        'X'
+    } else if c.is_lowercase() {
+        'x'
+    } else if c.is_numeric() {
+        'd'
+    } else {
+        c
+    }
+}
+
+pub(super) fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
+    buf.clear();
+    buf.extend(word.chars().map(normalize_char));
+    let word_h = hash_chars(buf);
+    let initial = match buf.as_slice() {
+        [c] | [c, '.'] => c.is_uppercase(),
+        _ => false,
+    };
+    let mut cap = false;
+    let (mut letters, mut uppers) = (0usize, 0usize);
+    for (i, &c) in buf.iter().enumerate() {
+        if c.is_alphabetic() {
+            letters += 1;
+            if c.is_uppercase() {
+                uppers += 1;
+                if i == 0 {
+                    cap = true;
+                }
+            }
+        }
+    }
+    // shapes
+    let mut shape = 0xabcdu64;
+    let mut sshape = 0x1234u64;
+    let mut last = '\0';
+    let mut run = 0;
+    for &c in buf.iter() {
+        let s = shape_char(c);
+        if s == last {
+            run += 1;
+        } else {
+            run = 0;
+            sshape = step(sshape, s as u64);
+        }
+        if run < 3 {
+            shape = step(shape, s as u64);
+        }
+        last = s;
+    }
+    for c in buf.iter_mut() {
+        if c.is_uppercase() {
+            *c = c.to_lowercase().next().unwrap_or(*c);
+        }
+    }
+    let lower = hash_chars(buf);
+    let n = buf.len();
+    let mut pre = [0u64; 4];
+    let mut suf = [0u64; 4];
+    for k in 0..4 {
+        let m = (k + 1).min(n);
+        pre[k] = step(hash_chars(&buf[..m]), 0x70 + k as u64);
+        suf[k] = step(hash_chars(&buf[n - m..]), 0x90 + k as u64);
+    }
+    Tok {
+        word: word_h,
+        lower,
+        shape,
+        sshape,
+        pre,
+        suf,
+        cap,
+        allcaps: letters > 0 && uppers == letters,
+        initial,
+        gaz: 0,
+        clus: [0; 3],
+        glove: [0; 4],
+        ext: 0,
+    }
+}
+
+/// Document-level state while tagging one article.
+#[derive(Default)]
+pub(super) struct DocState {
+    /// Lower-case word → last entity type (1 + t) predicted for it in this document.
+    pub(super) history: IdMap<u8>,
+    /// Lower-case words seen capitalised away from a sentence start (in mixed-case text).
+    pub(super) cap_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    /// Lower-case words seen in lower case (in mixed-case text).
+    pub(super) low_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
+}
+
+impl DocState {
+    pub(super) fn scan(&mut self, sentences: &[Vec<Tok>]) {
+        for s in sentences {
+            let mixed =
+                s.iter().any(|t| !t.allcaps && t.cap) && s.iter().any(|t| !t.cap && !t.allcaps);
+            if !mixed {
+                continue;
+            }
+            for (i, t) in s.iter().enumerate() {
+                if t.cap && i > 0 {
+                    self.cap_seen.insert(t.lower);
+                } else if !t.cap {
+                    self.low_seen.insert(t.lower);
+                }
+            }
+        }
+    }
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) toks: &'a [Tok],
+    pub(super) allcaps_sentence: bool,
+    /// The model has word clusters (else their features are left out).
+    pub(super) clusters: bool,
+    /// The model has external lists.
+    pub(super) ext: bool,
+    /// Per token, where the run of initials just before it starts ([`initial_runs`]).
+    pub(super) initial_runs: &'a [usize],
+}
+
+/// For each token, the index where the run of initials right before it starts, or the token's
+/// own index when the token before is not an initial. One pass, so the features never walk
+/// back (a sentence of initials made that walk quadratic).
+pub(super) fn initial_runs(toks: &[Tok], out: &mut Vec<usize>) {
+    out.clear();
+    let mut start = 0;
+    for (i, t) in toks.iter().enumerate() {
+        out.push(if i > 0 && toks[i - 1].initial {
+            start
+        } else {
+            i
+        });
+        if !t.initial {
+            start = i + 1;
+        }
+    }
+}
+
+const NONE: u64 = 0x5555;
+
+/// Which features to emit: all of them (training, in the order it trained with), only the
+/// label-dependent ones, or all split in two: the static part (what does not depend on
+/// predicted labels or the document's label history, so it is the same in both tagging
+/// passes and its scores are summed once) and the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Which {
+    All,
+    Dynamic,
+    /// Static features in `v`, the others in `dynamic` (one pass for both).
+    Split,
+}
+
+/// Templates that read the previous labels, the label history or the first pass's majority.
+fn is_dynamic(template: u64) -> bool {
+    matches!(template, 16..=19 | 24 | 32 | 40..=42 | 50..=52 | 66 | 89 | 97)
+}
+
+/// A feature list being built, and which features it wants.
+pub(super) struct Feats {
+    pub(super) v: Vec<u64>,
+    /// The label-dependent features, with [`Which::Split`].
+    pub(super) dynamic: Vec<u64>,
+    pub(super) which: Which,
+}
+
+impl Feats {
+    pub(super) fn new(which: Which) -> Feats {
+        Feats {
+            v: Vec::with_capacity(96),
+            dynamic: Vec::with_capacity(32),
+            which,
+        }
+    }
+}
+
+#[inline]
+fn f(out: &mut Feats, template: u64, v: u64) {
+    let h = || step(step(0x1f2e_3d4c, template), v);
+    match out.which {
+        Which::All => out.v.push(h()),
+        Which::Dynamic if is_dynamic(template) => out.v.push(h()),
+        Which::Split if is_dynamic(template) => out.dynamic.push(h()),
+        Which::Split => out.v.push(h()),
+        Which::Dynamic => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn features(
+    ctx: &Ctx<'_>,
+    i: usize,
+    p1: u8,
+    p2: u8,
+    hist: u8,
+    majority: u8,
+    doc: &DocState,
+    out: &mut Feats,
+) {
+    out.v.clear();
+    out.dynamic.clear();
+    let t = &ctx.toks[i];
+    let at = |k: isize| -> Option<&Tok> {
+        let j = i as isize + k;
+        if j < 0 {
+            None
+        } else {
+            ctx.toks.get(j as usize)
+        }
+    };
+    let low = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.lower);
+    let shp = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.sshape);
+    f(out, 0, 0);
+    f(out, 1, t.word);
+    f(out, 2, t.lower);
+    f(out, 3, t.shape);
+    f(out, 4, t.sshape);
+    for k in 0..4 {
+        f(out, 5, t.pre[k]);
+        f(out, 6, t.suf[k]);
+    }
+    f(out, 7, low(-1));
+    f(out, 8, low(1));
+    f(out, 9, low(-2));
+    f(out, 10, low(2));
+    f(out, 11, shp(-1));
+    f(out, 12, shp(1));
+    f(out, 13, step(low(-1), t.lower));
+    f(out, 14, step(t.lower, low(1)));
+    f(out, 15, step(step(shp(-1), t.sshape), shp(1)));
+    f(out, 16, u64::from(p1));
+    f(out, 17, u64::from(p1) * 32 + u64::from(p2));
+    f(out, 18, step(u64::from(p1), t.lower));
+    f(out, 19, step(u64::from(p1), t.sshape));
+    f(out, 20, step(u64::from(i == 0), t.sshape));
+    if ctx.allcaps_sentence {
+        f(out, 21, t.lower);
+        f(out, 22, step(low(-1), t.lower));
+    }
+    f(out, 23, step(t.sshape, shp(1)));
+    f(out, 24, step(u64::from(p1), shp(1)));
+    f(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
+    {
+        // The word before a run of initials ("Minister S Jaishankar", "George W. Bush").
+        let j = ctx.initial_runs.get(i).copied().unwrap_or(i);
+        if j < i {
+            let before = j.checked_sub(1).map_or(NONE, |k| ctx.toks[k].lower);
+            f(out, 27, before);
+            f(out, 28, step(before, t.sshape));
+        }
+    }
+    f(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
+    // gazetteer, own and neighbours'
+    let g = t.gaz;
+    if g != 0 {
+        for b in 0..12 {
+            if g & (1 << b) != 0 {
+                f(out, 30, b);
+                f(out, 31, step(b, t.sshape));
+                f(out, 32, step(b, u64::from(p1)));
+            }
+        }
+    } else {
+        f(out, 30, 99);
+    }
+    let gn = at(1).map_or(0, |n| n.gaz);
+    let gp = at(-1).map_or(0, |n| n.gaz);
+    f(out, 33, u64::from(gn));
+    f(out, 34, u64::from(gp));
+    // distributional word clusters, own and neighbours'
+    if ctx.clusters {
+        let c = t.clus;
+        f(out, 60, u64::from(c[0]));
+        f(out, 61, u64::from(c[1]));
+        f(out, 62, u64::from(c[2]));
+        f(out, 63, step(u64::from(c[1]), t.sshape));
+        f(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f(out, 66, step(u64::from(p1), u64::from(c[1])));
+    }
+    glove_features(ctx, i, p1, out);
+    if ctx.ext {
+        let e = t.ext;
+        if e != 0 {
+            for b in 0..9 {
+                if e & (1 << b) != 0 {
+                    f(out, 70, b);
+                    f(out, 71, step(b, t.sshape));
+                }
+            }
+        } else {
+            f(out, 70, 99);
+        }
+        f(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
+        f(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
+    }
+    // document level
+    if hist != 0 {
+        f(out, 40, u64::from(hist));
+        f(out, 41, step(u64::from(hist), t.sshape));
+        f(out, 42, step(u64::from(hist), u64::from(p1)));
+    }
+    if majority != 0 {
+        f(out, 50, u64::from(majority));
+        f(out, 51, step(u64::from(majority), t.sshape));
+        f(out, 52, step(u64::from(majority), u64::from(p1)));
+    }
+    if t.cap || t.allcaps {
+        let seen = u64::from(doc.cap_seen.contains(&t.lower))
+            + 2 * u64::from(doc.low_seen.contains(&t.lower));
+        f(out, 43, seen);
+        f(
+            out,
+            44,
+            step(
+                seen,
+                u64::from(i == 0) + 2 * u64::from(ctx.allcaps_sentence),
+            ),
+        );
+    }
+}
+
+/// A token's GloVe cluster at level `l`; words without one (single letters, rare words,
+/// codes) fall back to their compressed shape, so an initial `S` and the article `a` differ.
+#[inline]
+fn glove_id(t: &Tok, l: usize) -> u64 {
+    match t.glove[l] {
+        0 => step(0x0f0f, t.sshape),
+        g => u64::from(g),
+    }
+}
+
+/// GloVe word-cluster features: the word's clusters at all four granularities, the
+/// neighbours', and conjunctions with shape and the previous label.
+fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
+    let t = &ctx.toks[i];
+    let g = |k: isize, l: usize| -> u64 {
+        let j = i as isize + k;
+        if j < 0 {
+            return NONE.wrapping_add(k as u64);
+        }
+        ctx.toks
+            .get(j as usize)
+            .map_or(NONE.wrapping_add(k as u64), |n| glove_id(n, l))
+    };
+    let c = [0, 1, 2, 3].map(|l| glove_id(t, l));
+    for (l, &x) in c.iter().enumerate() {
+        f(out, 80 + l as u64, x);
+    }
+    f(out, 84, g(-1, 1));
+    f(out, 85, g(1, 1));
+    f(out, 86, g(-1, 3));
+    f(out, 87, g(1, 3));
+    f(out, 88, step(c[1], t.sshape));
+    f(out, 89, step(u64::from(p1), c[2]));
+    let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
+    f(
+        out,
+        97,
+        step(c[2], u64::from(p1) * 16 + u64::from(next_cap)),
+    );
+}
+
+pub(super) fn is_allcaps_sentence(toks: &[Tok]) -> bool {
+    let caps = toks.iter().filter(|t| t.allcaps).count();
+    let lows = toks
+        .iter()
+        .filter(|t| !t.cap && !t.allcaps && t.shape != toks[0].shape)
+        .count();
+    caps >= 2 && caps > lows * 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_runs_point_at_the_start_of_the_run_before_each_token() {
+        let toks: Vec<Tok> = ["Minister", "S.", "W", "Jaishankar", "and", "S", "S"]
+            .iter()
+            .map(|w| make_tok(w, &mut Vec::new()))
+            .collect();
+        let mut runs = Vec::new();
+        initial_runs(&toks, &mut runs);
+        assert_eq!(runs, [0, 1, 1, 1, 4, 5, 5]);
+        // The walk it replaces, for every token.
+        for (i, &j) in runs.iter().enumerate() {
+            let mut k = i;
+            while k > 0 && toks[k - 1].initial {
+                k -= 1;
+            }
+            assert_eq!(j, k);
+        }
+    }
+}

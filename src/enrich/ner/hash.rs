@@ -1,0 +1,45 @@
+//! Hashing shared by the features, the lexicons and the weight lookups: one multiplicative
+//! step, a finalizer, and an identity hasher for maps keyed by those 64-bit hashes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+pub(super) const K: u64 = 0x517c_c1b7_2722_0a95;
+
+#[inline]
+pub(super) fn step(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(K)
+}
+
+#[inline]
+pub(super) fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+pub(super) fn hash_chars(chars: &[char]) -> u64 {
+    chars
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &c| step(h, c as u64))
+}
+
+/// Identity hasher for maps keyed by our own 64-bit hashes.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = step(self.0, u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
