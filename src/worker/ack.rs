@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, warn};
 
-use super::dead_letter::{DeadLetterForm, dead_letter_in_form};
+use super::dead_letter::{self, DeadLetterForm};
 use super::{Outcome, Pending, Shared, Subscription};
 use crate::events::DeadLettered;
 use crate::pipeline::{RejectReason, Rejection};
@@ -136,11 +136,11 @@ async fn deliver_dead_letter(
     rejection: &Rejection,
     form: DeadLetterForm,
 ) -> Result<(), SinkError> {
-    let record = dead_letter_in_form(&shared.config, input, rejection, form);
+    let record = dead_letter::for_run(shared, input, rejection, form);
     match shared.sink.deliver(&record, &shared.hard_stop).await {
         Err(SinkError::Rejected(e)) if form == DeadLetterForm::Full => {
             warn!(error = %e, offset = input.offset, "Dead-letter record refused; sending it without its payload");
-            let bare = dead_letter_in_form(&shared.config, input, rejection, DeadLetterForm::Bare);
+            let bare = dead_letter::for_run(shared, input, rejection, DeadLetterForm::Bare);
             shared.sink.deliver(&bare, &shared.hard_stop).await
         }
         other => other,

@@ -1,6 +1,7 @@
 //! Dead-letter records: the rejected input with its error and origin in `newsflow.*`
 //! headers, in full or bare form.
 
+use super::Shared;
 use crate::config::Config;
 use crate::pipeline::Rejection;
 use crate::sink::OutRecord;
@@ -23,6 +24,21 @@ pub fn dead_letter_record(
     rejection: &Rejection,
 ) -> OutRecord {
     dead_letter_in_form(config, input, rejection, DeadLetterForm::Full)
+}
+
+/// The dead-letter record as this run sends it: with the run's own headers too (a replay's
+/// `newsflow.replay.id`), so dead-letter records of a backfill can be told apart.
+pub(super) fn for_run(
+    shared: &Shared,
+    input: &InputRecord,
+    rejection: &Rejection,
+    form: DeadLetterForm,
+) -> OutRecord {
+    let mut record = dead_letter_in_form(&shared.config, input, rejection, form);
+    record
+        .headers
+        .extend(shared.options.extra_headers.iter().cloned());
+    record
 }
 
 pub(super) fn dead_letter_in_form(
@@ -59,7 +75,11 @@ pub(super) fn dead_letter_in_form(
     }
     OutRecord {
         topic: config.topics.dead_letter.clone(),
-        key: input.key.clone(),
+        // Always a key: a compacted dead-letter topic refuses records without one, which
+        // would leave the partition's commits stuck behind the refused record.
+        key: Some(input.key.clone().unwrap_or_else(|| {
+            format!("{}/{}/{}", input.topic, input.partition, input.offset).into_bytes()
+        })),
         payload,
         headers,
     }
@@ -115,5 +135,29 @@ mod tests {
             Some("invalid_json")
         );
         assert_eq!(bare.key, full.key);
+    }
+
+    #[test]
+    fn dead_letter_record_without_an_input_key_is_keyed_by_its_origin() {
+        let toml = "[kafka]\nbootstrap_servers = \"b:9092\"\ngroup_id = \"g\"\n\
+                    [topics]\ninput = \"in\"\noutput = \"out\"\ndead_letter = \"dlq\"\n";
+        let config = Config::from_toml_str(toml, "t", Vec::new()).unwrap();
+        let input = InputRecord {
+            topic: "in".into(),
+            partition: 3,
+            offset: 42,
+            timestamp_ms: None,
+            key: None,
+            value: b"{".to_vec(),
+            headers: Vec::new(),
+        };
+        let rejection = Rejection {
+            reason: RejectReason::InvalidJson,
+            message: "bad".into(),
+        };
+        for form in [DeadLetterForm::Full, DeadLetterForm::Bare] {
+            let record = dead_letter_in_form(&config, &input, &rejection, form);
+            assert_eq!(record.key.as_deref(), Some(&b"in/3/42"[..]));
+        }
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::error;
 
-use super::dead_letter::dead_letter_record;
+use super::dead_letter::{self, DeadLetterForm};
 use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
 use crate::event::{CONTENT_TYPE, SCHEMA_VERSION};
 use crate::pipeline::{RejectReason, Rejection, StageTimings};
@@ -124,7 +124,7 @@ async fn lane_task(
         let (record, kind) = match processed.outcome {
             Ok(event) => event_record(&shared.options, event),
             Err(rejection) => (
-                dead_letter_record(&shared.config, &job.input, &rejection),
+                dead_letter::for_run(&shared, &job.input, &rejection, DeadLetterForm::Full),
                 Outcome::DeadLetter {
                     reason: rejection.reason,
                     message: rejection.message,
@@ -139,7 +139,8 @@ async fn lane_task(
                     reason: RejectReason::OutputRejected,
                     message: format!("broker refused the event: {e}"),
                 };
-                let dlq = dead_letter_record(&shared.config, &job.input, &rejection);
+                let dlq =
+                    dead_letter::for_run(&shared, &job.input, &rejection, DeadLetterForm::Full);
                 match shared.sink.enqueue(&dlq, &shared.hard_stop).await {
                     Ok(d) => (
                         dlq,
