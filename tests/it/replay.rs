@@ -289,7 +289,7 @@ async fn dry_run_plans_and_edge_times_and_unknown_topics_behave() {
     produce_at(&brokers, &topics.input, 0..30, t0).await;
     let ends = high_watermarks(&brokers, &topics.input, PARTITIONS);
     let (b, t) = (brokers.clone(), topics.clone());
-    let (dry, before, unknown) = tokio::task::spawn_blocking(move || {
+    let (dry, before, unknown, into_itself) = tokio::task::spawn_blocking(move || {
         let before = chrono::DateTime::from_timestamp_millis(t0 - 60_000)
             .unwrap()
             .to_rfc3339();
@@ -301,6 +301,7 @@ async fn dry_run_plans_and_edge_times_and_unknown_topics_behave() {
                 &t,
                 &["--from", "earliest", "--topic", "no-such-topic-here"],
             ),
+            run_replay(&b, &t, &["--from", "earliest", "--output-topic", &t.input]),
         )
     })
     .await
@@ -325,6 +326,17 @@ async fn dry_run_plans_and_edge_times_and_unknown_topics_behave() {
     assert!(
         String::from_utf8_lossy(&unknown.stderr)
             .contains("topic `no-such-topic-here` does not exist")
+    );
+    // A replay into the topic it reads would feed itself.
+    assert_eq!(into_itself.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&into_itself.stderr).contains("--output-topic"),
+        "{}",
+        String::from_utf8_lossy(&into_itself.stderr)
+    );
+    assert!(
+        read_topic(&brokers, &topics.input, 31, Duration::from_secs(2)).len() == 30,
+        "nothing may be written into the replayed topic"
     );
 }
 

@@ -67,6 +67,12 @@ pub async fn run(
     if group == config.kafka.group_id {
         bail!("the replay group must differ from the live group `{group}`");
     }
+    if let Some(out) = &args.output_topic {
+        // Writing into a topic being replayed would feed the replay its own events.
+        if args.topics.contains(out) || *out == config.topics.dead_letter {
+            bail!("--output-topic `{out}` must differ from the replayed and dead-letter topics");
+        }
+    }
     let planning: BaseConsumer = crate::kafka::consumer_config(&config, &group)
         .create()
         .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
