@@ -199,3 +199,10 @@ pub fn eval_sentiment(data: &Path) -> anyhow::Result<()> {
     println!("{json}");
     Ok(())
 }
+
+/// `newsflow eval extraction --data DIR`: main-content extraction against ground truth.
+pub fn eval_extraction(data: &Path) -> anyhow::Result<()> {
+    let report = crate::normalize::html::eval::evaluate_dir(data)?;
+    print!("{report}");
+    Ok(())
+}

@@ -39,6 +39,6 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         } => eval::eval_sentiment(&data),
         Command::Eval {
             what: EvalCommand::Extraction { data },
-        } => crate::normalize::html::eval::run(&data),
+        } => eval::eval_extraction(&data),
     }
 }

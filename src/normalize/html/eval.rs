@@ -223,13 +223,6 @@ pub fn evaluate_dir(dir: &Path) -> Result<Report, EvalError> {
     Ok(Report { pages })
 }
 
-/// `newsflow eval extraction --data DIR`: prints per-page and mean scores and speed.
-pub fn run(dir: &Path) -> anyhow::Result<()> {
-    let report = evaluate_dir(dir)?;
-    print!("{report}");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
