@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::config::PipelineConfig;
+
 /// Exponential back-off between `initial` and `max`.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -10,6 +12,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The worker's back-off: `pipeline.retry_backoff_initial_ms` doubling up to
+    /// `pipeline.retry_backoff_max_ms`.
+    pub fn from_config(pipeline: &PipelineConfig) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(pipeline.retry_backoff_initial_ms),
+            max: Duration::from_millis(pipeline.retry_backoff_max_ms),
+        }
+    }
+
     /// The wait before retry number `attempt` (0-based).
     pub fn delay(&self, attempt: u32) -> Duration {
         self.initial

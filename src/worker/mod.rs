@@ -214,11 +214,11 @@ pub async fn run(
         // librdkafka quotes a refused property's value: it may be a secret.
         .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the Kafka producer")?;
-    let backoff = Backoff {
-        initial: Duration::from_millis(config.pipeline.retry_backoff_initial_ms),
-        max: Duration::from_millis(config.pipeline.retry_backoff_max_ms),
-    };
-    let sink = Sink::new(producer, backoff, metrics.clone());
+    let sink = Sink::new(
+        producer,
+        Backoff::from_config(&config.pipeline),
+        metrics.clone(),
+    );
     check_topics(&consumer, &config, &options, &shutdown).await?;
     match &options.subscription {
         Subscription::Group => {
@@ -393,9 +393,7 @@ async fn check_topics(
                 return Ok(());
             }
             Err(e) => {
-                let delay = Duration::from_millis(config.pipeline.retry_backoff_initial_ms)
-                    .saturating_mul(1 << attempt.min(6))
-                    .min(Duration::from_millis(config.pipeline.retry_backoff_max_ms));
+                let delay = Backoff::from_config(&config.pipeline).delay(attempt);
                 attempt = attempt.saturating_add(1);
                 warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Brokers unreachable; retrying");
                 tokio::select! {

@@ -50,11 +50,17 @@ pub(super) async fn order_task(
 ) {
     // Lane queues need no bound of their own: every job in them holds a share of the
     // in-flight budget, which bounds them all together.
-    let mut lanes: HashMap<(String, i32), mpsc::UnboundedSender<Job>> = HashMap::new();
+    // Topic, then partition: a record's lane is found without allocating its key.
+    let mut lanes: HashMap<String, HashMap<i32, mpsc::UnboundedSender<Job>>> = HashMap::new();
     let mut tasks = JoinSet::new();
     while let Some(job) = rx.recv().await {
-        let key = (job.input.topic.clone(), job.input.partition);
-        let lane = lanes.entry(key).or_insert_with(|| {
+        if !lanes.contains_key(job.input.topic.as_str()) {
+            lanes.insert(job.input.topic.clone(), HashMap::new());
+        }
+        let Some(partitions) = lanes.get_mut(job.input.topic.as_str()) else {
+            break; // Inserted just above.
+        };
+        let lane = partitions.entry(job.input.partition).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tasks.spawn(lane_task(shared.clone(), rx, ack_tx.clone()));
             tx

@@ -20,6 +20,7 @@ use crate::enrich::EntityType;
 use crate::event::{Provenance, rfc3339};
 use crate::events::ConsumeFailed;
 use crate::pipeline::{Processor, RejectReason, Rejection};
+use crate::retry::Backoff;
 use crate::source::InputRecord;
 
 /// What the read task does with one poll result.
@@ -61,8 +62,7 @@ impl Reader<'_> {
                 return Polled::Nothing;
             }
             Err(e) => {
-                let delay = Duration::from_millis(shared.config.pipeline.retry_backoff_initial_ms)
-                    .saturating_mul(1 << self.errors.min(6));
+                let delay = Backoff::from_config(&shared.config.pipeline).delay(self.errors);
                 self.errors = self.errors.saturating_add(1);
                 ConsumeFailed {
                     error: &e,
