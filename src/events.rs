@@ -8,6 +8,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
+use crate::offsets::TopicPartition;
 use crate::pipeline::RejectReason;
 
 /// Polling the consumer failed; the read task retries after `retry_in`.
@@ -127,12 +128,15 @@ pub enum Rebalanced {
 }
 
 impl Rebalanced {
-    pub fn emit(&self, metrics: &Metrics, partitions: usize) {
+    pub fn emit(&self, metrics: &Metrics, partitions: &[TopicPartition]) {
         let event = match self {
             Rebalanced::Assigned => "assign",
             Rebalanced::Revoked => "revoke",
         };
         metrics.rebalances.with_label_values(&[event]).inc();
-        info!(event, partitions, "Rebalance");
+        match self {
+            Rebalanced::Assigned => info!(?partitions, "Partitions assigned"),
+            Rebalanced::Revoked => info!(?partitions, "Partitions revoked"),
+        }
     }
 }

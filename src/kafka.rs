@@ -207,7 +207,6 @@ impl ConsumerContext for KafkaContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                Rebalanced::Revoked.emit(&self.metrics, tpl.count());
                 let revoked: Vec<TopicPartition> = tpl
                     .elements()
                     .iter()
@@ -242,18 +241,22 @@ impl ConsumerContext for KafkaContext {
                     }
                     .emit(&self.metrics);
                 }
-                info!(partitions = ?revoked, "Partitions revoked");
+                Rebalanced::Revoked.emit(&self.metrics, &revoked);
             }
-            Rebalance::Assign(tpl) => {
-                info!(partitions = tpl.count(), "Partitions being assigned");
-            }
+            // Logged and counted once the assignment took effect (post_rebalance).
+            Rebalance::Assign(_) => {}
             Rebalance::Error(e) => warn!(error = %e, "Rebalance error"),
         }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            Rebalanced::Assigned.emit(&self.metrics, tpl.count());
+            let assigned: Vec<TopicPartition> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            Rebalanced::Assigned.emit(&self.metrics, &assigned);
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.metrics.assigned_partitions.set(assigned as i64);
