@@ -99,10 +99,15 @@ pub fn build_event(
     provenance: Provenance,
     processed_at: DateTime<Utc>,
 ) -> Event {
+    let event_id = event_id(&article);
+    let word_count = article.word_count();
+    // Moved, not copied: every event pays for this.
+    let mut warnings = article.warnings;
+    warnings.extend(enrichment.warnings);
     Event {
         schema_version: SCHEMA_VERSION,
-        event_id: event_id(&article),
-        word_count: article.word_count(),
+        event_id,
+        word_count,
         article_id: article.article_id,
         source: article.source,
         url: article.url,
@@ -127,7 +132,7 @@ pub fn build_event(
             models,
             fallback: None,
         },
-        warnings: [article.warnings, enrichment.warnings].concat(),
+        warnings,
         extra: article.extra,
     }
 }

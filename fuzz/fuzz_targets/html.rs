@@ -3,12 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use newsflow::normalize::html::{extract, html_to_text};
+use newsflow::normalize::html::{MAX_EXPANSION, extract, html_to_text};
 
 fuzz_target!(|data: &[u8]| {
     let html = String::from_utf8_lossy(data);
     let text = html_to_text(&html);
-    assert!(text.len() <= 2 * html.len() + 16, "text of {} bytes", text.len());
+    let bound = MAX_EXPANSION * html.len() + 16;
+    assert!(text.len() <= bound, "text of {} bytes", text.len());
     let extraction = extract(&html);
-    assert!(extraction.text.len() <= 2 * html.len() + 16);
+    assert!(extraction.text.len() <= bound);
 });

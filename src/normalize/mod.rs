@@ -127,7 +127,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         origins.insert("title", Origin::Record);
     } else if let Some(t) = meta
         .and_then(|m| m.title.as_deref())
-        .map(text::clean_line)
+        .map(text::clean_decoded_line)
         .filter(|t| !t.is_empty() && !text::is_boilerplate(t))
     {
         title = t;
@@ -197,7 +197,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     } else {
         source = meta
             .and_then(|m| m.site_name.as_deref())
-            .map(text::clean_line)
+            .map(text::clean_decoded_line)
             .filter(|s| !s.is_empty());
         if source.is_some() {
             origins.insert("source", Origin::Page);
@@ -241,7 +241,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         authors = m
             .authors
             .iter()
-            .map(|a| text::clean_line(a))
+            .map(|a| text::clean_decoded_line(a))
             .filter(|a| !a.is_empty())
             .collect();
         if !authors.is_empty() {
@@ -250,7 +250,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     }
     let description = meta
         .and_then(|m| m.description.as_deref())
-        .map(text::clean_line)
+        .map(text::clean_decoded_line)
         .filter(|d| !d.is_empty());
     let image = meta
         .and_then(|m| m.image.as_deref())
@@ -460,6 +460,20 @@ mod tests {
             a.published_at.unwrap().to_rfc3339(),
             "2022-11-08T00:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn page_metadata_is_decoded_once() {
+        let html = "<html><head><title>AT&amp;amp;T &amp; friends</title>\
+                    <meta name=\"description\" content=\"Fish &amp;amp; chips\">\
+                    <meta property=\"og:site_name\" content=\"B&amp;amp;Q\"></head>\
+                    <body><article><p>Plenty of text about the company, its results and its plans for \
+                    the year, with several clauses, commas, and enough words to count.</p></article>\
+                    </body></html>";
+        let a = norm(&serde_json::json!({ "html": html }).to_string());
+        assert_eq!(a.title, "AT&amp;T & friends");
+        assert_eq!(a.source.as_deref(), Some("B&amp;Q"));
+        assert_eq!(a.description.as_deref(), Some("Fish &amp; chips"));
     }
 
     const PAGE: &str = r#"<html lang="en-GB"><head><title>Big news in Paris | The Site</title>

@@ -188,7 +188,16 @@ fn clean_paragraphs(fixed: &str) -> String {
 
 /// Cleans a one-line field such as a title.
 pub fn clean_line(text: &str) -> String {
-    let fixed = decode_entities(&fix_mojibake(text));
+    line_without_controls(&decode_entities(&fix_mojibake(text)))
+}
+
+/// [`clean_line`] for text whose entities are already decoded (page metadata): decoding
+/// again would turn a literal `&amp;lt;` into `<`.
+pub fn clean_decoded_line(text: &str) -> String {
+    line_without_controls(&fix_mojibake(text))
+}
+
+fn line_without_controls(fixed: &str) -> String {
     let no_controls: String = fixed
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

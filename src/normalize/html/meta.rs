@@ -107,9 +107,15 @@ fn cut(s: &str) -> String {
 }
 
 /// Decodes character references and collapses whitespace in an attribute or title value.
+/// Only a prefix is decoded: a value (an unclosed `<title>`, a 1 MiB `content=`) is cut to a
+/// few times the kept length first, so the work does not grow with the page.
 fn clean(s: &str) -> String {
-    let decoded = html_escape::decode_html_entities(s);
-    cut(&decoded.split_whitespace().collect::<Vec<_>>().join(" "))
+    let mut end = s.len().min(12 * MAX_FIELD_CHARS);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let decoded = html_escape::decode_html_entities(&s[..end]);
+    cut(&crate::normalize::text::collapse_line(&decoded))
 }
 
 impl<'a> MetaCollector<'a> {
