@@ -8,9 +8,8 @@
 //! the one remaining worst case (many clusters sharing one part).
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
-use super::ner::IdHasher;
+use super::hash::{IdMap, SEED, step};
 
 use super::{Entity, EntityType, Field, Mention, Source};
 
@@ -102,15 +101,15 @@ fn name_words(text: &str) -> Vec<&str> {
 }
 
 /// Maps keyed by [`seq_hash`] values (already hashes: no second hashing).
-type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+type SeqMap<V> = IdMap<V>;
 
-/// FNV-1a over the words' bytes, each word closed by a separator byte that no word has.
-/// Collisions only add candidates, which are checked word by word.
+/// The enrichment hash over the words' bytes, each word closed by a separator byte that no
+/// word has. Collisions only add candidates, which are checked word by word.
 fn seq_hash(words: &[String]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut h = SEED;
     for w in words {
         for b in w.bytes().chain([0xff]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            h = step(h, u64::from(b));
         }
     }
     h

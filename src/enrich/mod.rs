@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod cluster;
 pub mod conll;
+pub mod hash;
 pub mod local;
 pub mod ner;
 pub mod rules;

@@ -4,8 +4,8 @@
 use super::features::{
     Ctx, DocState, Feats, Tok, Which, features, initial_runs, is_allcaps_sentence,
 };
-use super::hash::{IdMap, fmix};
 use super::labels::{N_CLASSES, class_type};
+use crate::enrich::hash::{IdMap, fmix};
 
 #[inline]
 fn bucket(h: u64, bits: u32) -> usize {

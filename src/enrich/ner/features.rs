@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
-use super::hash::{IdHasher, IdMap, hash_chars, step};
+use crate::enrich::hash::{IdHasher, IdMap, hash_chars, step};
 
 /// What the features need to know about one token, computed once per token.
 #[derive(Debug, Clone, Default)]

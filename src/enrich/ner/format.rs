@@ -2,10 +2,10 @@
 //! external-list entries, all little-endian.
 
 use super::NerModel;
-use super::hash::IdMap;
 use super::labels::N_CLASSES;
 use super::lexicons::{ExtGazetteer, Gazetteer};
 use super::word_clusters::{Clusters, GloveClusters};
+use crate::enrich::hash::IdMap;
 
 /// Format 6: BILOU classes and GloVe cluster features (older formats are not readable).
 const MAGIC: &[u8; 8] = b"NFNER\x00\x00\x06";

@@ -2,7 +2,7 @@
 //! openly licensed external name lists, matched over token sequences.
 
 use super::features::{Tok, make_tok};
-use super::hash::{IdMap, fmix, step};
+use crate::enrich::hash::{IdMap, fmix, step};
 
 /// Longest gazetteer entry, in tokens.
 pub(super) const GAZ_MAX: usize = 6;

@@ -25,22 +25,21 @@
 mod decode;
 mod features;
 mod format;
-mod hash;
 mod labels;
 mod lexicons;
 mod train;
 mod word_clusters;
 
+pub use crate::enrich::hash::IdHasher;
 pub use format::ModelError;
-pub use hash::IdHasher;
 pub use labels::{N_LABELS, TYPES, label_tag, label_type};
 pub use lexicons::{ExtGazetteer, Gazetteer};
 pub use train::train;
 pub use word_clusters::Clusters;
 
+use crate::enrich::hash::IdMap;
 use decode::{Quantized, decode_doc};
 use features::{Tok, make_tok};
-use hash::IdMap;
 use labels::{drop_lowercase_spans, to_iob2};
 use word_clusters::GloveClusters;
 

@@ -4,12 +4,12 @@
 use super::NerModel;
 use super::decode::{Averaged, decode_doc};
 use super::features::{Tok, make_tok};
-use super::hash::{IdMap, K};
 use super::labels::{N_CLASSES, type_index};
 use super::lexicons::{EXT_LISTS, ExtGazetteer, GAZ_MAX, Gazetteer, seq_key};
 use super::word_clusters::{Clusters, GloveClusters};
 use super::{Pass, prepare};
 use crate::enrich::conll::{ConllDoc, chunks};
+use crate::enrich::hash::{IdMap, K};
 
 // ---------------------------------------------------------------- training
 

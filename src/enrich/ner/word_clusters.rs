@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::features::{Tok, normalize_char};
-use super::hash::{IdMap, fmix, hash_chars};
+use crate::enrich::hash::{IdMap, fmix, hash_chars};
 
 /// Cluster counts at the three granularities (fine, mid, coarse); the coarser levels cluster
 /// the finer centroids, so the ids nest like Brown-cluster prefixes.

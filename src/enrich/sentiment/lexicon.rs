@@ -2,6 +2,7 @@
 //! the shipped data files: the embedding-derived valence table and the learned news weights.
 
 use super::IdMap;
+use crate::enrich::hash::{SEED, step};
 
 pub(super) static NEWS_WEIGHTS: &str = include_str!("../model/sentiment_news.tsv");
 pub(super) static VALENCES: &str = include_str!("../model/sentiment_valence.tsv");
@@ -139,11 +140,8 @@ pub(super) const BOOST_DOWN: &[&str] = &[
 ];
 
 pub(super) fn word_key(word: &str) -> u64 {
-    #[inline]
-    fn mix(h: u64, c: char) -> u64 {
-        (h.rotate_left(5) ^ c as u64).wrapping_mul(0x517c_c1b7_2722_0a95)
-    }
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mix = |h: u64, c: char| step(h, c as u64);
+    let mut h = SEED;
     // Most words are ASCII: lower-case them byte by byte (the same key as the general path,
     // without its per-character case tables).
     if word.is_ascii() {

@@ -19,13 +19,8 @@ mod lexicon;
 mod metrics;
 mod model;
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-use super::ner::IdHasher;
+use crate::enrich::hash::IdMap;
 
 pub use fit::{LAMBDA_GRID, Prepared, Rated, article_of, prepare, read_tsv, with_weights};
 pub use metrics::{class, macro_f1, pearson};
 pub use model::{N_DENSE, NewsWeights, SentimentModel, Vader};
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;

@@ -1,18 +1,19 @@
-//! Hashing shared by the features, the lexicons and the weight lookups: one multiplicative
-//! step, a finalizer, and an identity hasher for maps keyed by those 64-bit hashes.
+//! Hashing shared by enrichment (NER features, lexicons and weight lookups, sentiment word
+//! keys, entity clustering): one multiplicative step, a finalizer, and an identity hasher
+//! for maps keyed by those 64-bit hashes.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-pub(super) const K: u64 = 0x517c_c1b7_2722_0a95;
+pub(crate) const K: u64 = 0x517c_c1b7_2722_0a95;
 
 #[inline]
-pub(super) fn step(h: u64, x: u64) -> u64 {
+pub(crate) fn step(h: u64, x: u64) -> u64 {
     (h.rotate_left(5) ^ x).wrapping_mul(K)
 }
 
 #[inline]
-pub(super) fn fmix(mut h: u64) -> u64 {
+pub(crate) fn fmix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -20,10 +21,8 @@ pub(super) fn fmix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-pub(super) fn hash_chars(chars: &[char]) -> u64 {
-    chars
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &c| step(h, c as u64))
+pub(crate) fn hash_chars(chars: &[char]) -> u64 {
+    chars.iter().fold(SEED, |h, &c| step(h, c as u64))
 }
 
 /// Identity hasher for maps keyed by our own 64-bit hashes.
@@ -42,4 +41,7 @@ impl Hasher for IdHasher {
         self.0 = n;
     }
 }
-pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// Seed of every fold over [`step`].
+pub(crate) const SEED: u64 = 0xcbf2_9ce4_8422_2325;
