@@ -3,6 +3,9 @@
 
 use super::{Config, ConfigError};
 
+/// Longest accepted record deadline.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
 impl Config {
     /// Cross-field rules.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
@@ -62,6 +65,25 @@ impl Config {
             return invalid(
                 "pipeline.retry_backoff_max_ms",
                 "backoffs must be positive and max >= initial",
+            );
+        }
+        if self.pipeline.max_in_flight_bytes == 0 {
+            return invalid("pipeline.max_in_flight_bytes", "must be at least 1");
+        }
+        // The deadline is added to an Instant: an unbounded value would overflow it.
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.pipeline.record_timeout_ms) {
+            return invalid(
+                "pipeline.record_timeout_ms",
+                "must be between 1 and 600000 (10 minutes)",
+            );
+        }
+        if let Some(remote) = &self.enrich.remote
+            && remote.article_budget_ms >= self.pipeline.record_timeout_ms
+        {
+            return invalid(
+                "pipeline.record_timeout_ms",
+                "must exceed enrich.remote.article_budget_ms, or a slow remote answer is \
+                 dead-lettered as a timeout instead of falling back",
             );
         }
         if self.shutdown.drain_timeout_ms == 0 {
@@ -204,6 +226,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("topics.output"), "{err}");
+    }
+
+    #[test]
+    fn record_deadline_is_bounded_and_above_the_remote_budget() {
+        for value in ["0", "600001", "18446744073709551615"] {
+            let err = Config::from_toml_str(
+                MINIMAL,
+                "t",
+                env(&[("NEWSFLOW__PIPELINE__RECORD_TIMEOUT_MS", value)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("pipeline.record_timeout_ms"), "{value}: {err}");
+        }
+        let remote = format!(
+            "{MINIMAL}\n[enrich.remote]\nurl = \"http://h/\"\ntask = \"text-classification\"\n\
+             article_budget_ms = 12000\n"
+        );
+        let err = Config::from_toml_str(&remote, "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("article_budget_ms"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn max_in_flight_bytes() -> usize {
     64 << 20
 }
 pub fn record_timeout_ms() -> u64 {
-    5_000
+    10_000
 }
 pub fn stall_timeout_ms() -> u64 {
     300_000
