@@ -7,7 +7,8 @@
 //! at the ends of its calendar (±262,143). Normalized dates have four-digit years, so a
 //! publication date outside 1000–9999, or a result outside it, leaves the date unresolved.
 
-use std::ops::RangeInclusive;
+// Dates the rules resolve are held to the same years as input dates.
+use crate::normalize::date::YEARS;
 
 use chrono::{Datelike, Days, Duration, NaiveDate, Weekday};
 
@@ -163,9 +164,6 @@ fn infer_year(m: u32, published: NaiveDate) -> i32 {
         y
     }
 }
-
-/// Years a normalized date may have (four digits, ISO 8601 without expansion).
-const YEARS: RangeInclusive<i32> = 1000..=9999;
 
 fn iso(y: i32, m: u32, d: u32) -> Option<String> {
     NaiveDate::from_ymd_opt(y, m, d).and_then(ymd)

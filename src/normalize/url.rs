@@ -37,7 +37,9 @@ pub fn is_credential_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     if matches!(
         name.as_str(),
-        "apikey" | "sig" | "jwt" | "sid" | "pwd" | "pass" | "passwd" | "oauth"
+        // Not `sid`: on many sites it is the story id, and the canonical URL is hashed into
+        // article_id, so dropping it would merge different articles.
+        "apikey" | "sig" | "jwt" | "pwd" | "pass" | "passwd" | "oauth"
     ) {
         return true;
     }
@@ -119,6 +121,11 @@ mod tests {
         assert_eq!(
             canonical_url("https://example.com/s?keyword=k&monkey=m&tokens_per_page=5").unwrap(),
             "https://example.com/s?keyword=k&monkey=m&tokens_per_page=5"
+        );
+        // An article id that looks like a session id stays: it tells articles apart.
+        assert_eq!(
+            canonical_url("https://slashdot.org/story.pl?sid=04/12/01/123").unwrap(),
+            "https://slashdot.org/story.pl?sid=04%2F12%2F01%2F123"
         );
     }
 }
