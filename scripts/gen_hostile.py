@@ -33,6 +33,10 @@ def classes(size):
         "script_never_closed": fill(s, "<p>a</p><script>", "var x = '<p>';"),
         "many_paragraphs": fill(s, "<article>", "<p>Short line, with a comma.</p>"),
         "json_ld_flood": fill(s, '<script type="application/ld+json">{"articleBody":"', "a b c ", '"}</script>'),
+        # A JSON-LD block just under the parser's 256 KiB cap, of the costliest shape to
+        # parse (one map per 7 bytes), then paragraphs for the rest of the page.
+        "json_ld_objects": fill(s, '<script type="application/ld+json">['
+                                + '{"":0},' * (250_000 // 7) + '{}]</script>', "<p>x"),
         "foreign_content": fill(s, "<svg><math>", "<mi>x</mi><foreignObject><p>y"),
         "nul_and_controls": fill(s, "<p>", "a\u0000\u0001\u001b[31m\ufeff"),
     }

@@ -95,6 +95,17 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
             )),
         ),
         (
+            "html_json_ld_objects",
+            html(fill(
+                &format!(
+                    "<script type=\"application/ld+json\">[{}{{}}]</script>",
+                    "{\"\":0},".repeat(SIZE / 4 / 7)
+                ),
+                "<p>x",
+                "",
+            )),
+        ),
+        (
             "html_foreign_content",
             html(fill("<svg><math>", "<mi>x</mi><foreignObject><p>y", "")),
         ),
