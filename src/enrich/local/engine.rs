@@ -346,13 +346,17 @@ mod tests {
             "{} entity bytes for {enriched} text bytes",
             json.len()
         );
+        // Characters collected once: skipping from the start for every mention would make
+        // this check quadratic on the large inputs below.
+        let (title, body): (Vec<char>, Vec<char>) =
+            (doc.title.chars().collect(), doc.body.chars().collect());
         for m in out.entities.iter().flat_map(|e| &e.mentions) {
             let src = if m.field == Field::Title {
-                doc.title
+                &title
             } else {
-                doc.body
+                &body
             };
-            let s: String = src.chars().skip(m.start).take(m.end - m.start).collect();
+            let s: String = src[m.start..m.end].iter().collect();
             assert_eq!(s, m.text);
         }
     }
@@ -409,7 +413,9 @@ mod tests {
 
     #[test]
     fn text_past_the_byte_cap_is_left_out_with_a_warning() {
-        let text = "Moscow is big. ".repeat(MAX_TEXT_BYTES / 15 + 100);
+        // Few tokens per byte, so the byte cap cuts before the token cap could.
+        let unit = "Moscow is a bigggggggggggggggggggg city. ";
+        let text = unit.repeat(MAX_TEXT_BYTES / unit.len() + 100);
         let doc = body(&text);
         let out = enricher().enrich(&doc);
         assert_bounded(&doc, &out);
@@ -418,6 +424,11 @@ mod tests {
                 .iter()
                 .any(|w| w.starts_with("enrich: body over")),
             "{:?}",
+            out.warnings
+        );
+        assert!(
+            !out.warnings.iter().any(|w| w.contains("tokens;")),
+            "the token cap must not be what cut: {:?}",
             out.warnings
         );
         let last = out
@@ -456,6 +467,23 @@ mod tests {
                 published: NaiveDate::from_ymd_opt(2022, 11, 3),
                 language: None,
             };
+            let out = enricher().enrich(&doc);
+            assert_bounded(&doc, &out);
+        }
+    }
+
+    proptest::proptest! {
+        // Large inputs: few cases, each one reaching the token, sentence, mention or
+        // entity caps (the small cases above reach none of them).
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+        #[test]
+        fn repeated_units_up_to_a_mebibyte_stay_within_the_caps(
+            unit in "(S |[A-Z][a-z]{1,6} |[0-9]{1,6} % |Mr [A-Z][a-z]{2,5} |[a-z]{1,8}[.] )",
+            len in 100_000usize..1_000_000,
+        ) {
+            let text = unit.repeat(len / unit.len() + 1);
+            let doc = body(&text);
             let out = enricher().enrich(&doc);
             assert_bounded(&doc, &out);
         }
