@@ -294,6 +294,94 @@ async fn an_answer_over_the_per_request_share_of_the_response_budget_is_refused(
     assert_eq!(outcome(&metrics, "invalid_response"), 0);
 }
 
+/// A model server that answers every request with `[[]]` after `padding` bytes of spaces,
+/// chunked and without a Content-Length, so only the client's streaming cap can refuse it.
+async fn chunked_server(padding: usize) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the request: headers, then the body its Content-Length announces.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let body_start = loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..body_start]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while request.len() < body_start + length {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut body = " ".repeat(padding);
+                body.push_str("[[]]");
+                for chunk in body.as_bytes().chunks(4096) {
+                    let frame = format!("{:x}\r\n", chunk.len());
+                    if socket.write_all(frame.as_bytes()).await.is_err()
+                        || socket.write_all(chunk).await.is_err()
+                        || socket.write_all(b"\r\n").await.is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = socket.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_answer_without_a_length_is_cut_off_at_the_cap_while_it_streams() {
+    let addr = chunked_server(HUGE_ANSWER_BYTES).await;
+    let url = format!("http://{addr}/ner");
+    // 64 KiB per answer, below the 200 KB streamed: refused although no length was declared.
+    let config = remote_config(
+        &url,
+        "token-classification",
+        "response_budget_bytes = 131072\nmax_concurrency = 2",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, "", "Oslo").await.unwrap();
+    assert_eq!(t.fallback.as_deref(), Some("error"));
+    assert_eq!(outcome(&metrics, "invalid_response"), 1);
+    // The same stream fits a larger budget: the server itself is sound.
+    let config = remote_config(
+        &url,
+        "token-classification",
+        "response_budget_bytes = 1048576\nmax_concurrency = 2",
+    );
+    let (e, metrics) = remote(config, Arc::new(BaselineEnricher));
+    let t = enrich(&e, "", "Oslo").await.unwrap();
+    assert_eq!(t.fallback, None);
+    assert_eq!(outcome(&metrics, "invalid_response"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_and_client_errors_are_not_retried() {
     let server = FakeModel::start().await;
