@@ -179,7 +179,10 @@ impl<'a> MetaCollector<'a> {
         {
             self.ld_blocks += 1;
             if let Ok(value) = serde_json::from_str::<Value>(content.trim()) {
-                self.ld.search(&value, 0);
+                // Articles first, then WebPage objects for whatever no article gave (fill
+                // keeps the first value), whatever their order in the block.
+                self.ld.search(&value, 0, false);
+                self.ld.search(&value, 0, true);
             }
         }
     }
@@ -334,7 +337,6 @@ const ARTICLE_TYPES: &[&str] = &[
     "TechArticle",
     "LiveBlogPosting",
     "SocialMediaPosting",
-    "WebPage",
     "BackgroundNewsArticle",
     "ReviewNewsArticle",
 ];
@@ -354,34 +356,38 @@ fn ld_str(v: Option<&Value>) -> Option<String> {
 
 impl LdArticle {
     /// Looks for article objects (also inside `@graph` and arrays), fills what is missing.
-    fn search(&mut self, v: &Value, depth: usize) {
+    fn search(&mut self, v: &Value, depth: usize, webpages: bool) {
         if depth > MAX_JSON_LD_DEPTH {
             return;
         }
         match v {
             Value::Array(items) => {
                 for item in items.iter().take(64) {
-                    self.search(item, depth + 1);
+                    self.search(item, depth + 1, webpages);
                 }
             }
             Value::Object(o) => {
-                let is_article = match o.get("@type") {
-                    Some(Value::String(t)) => ARTICLE_TYPES.contains(&t.as_str()),
+                let wanted: &[&str] = if webpages {
+                    &["WebPage"]
+                } else {
+                    ARTICLE_TYPES
+                };
+                let matches = match o.get("@type") {
+                    Some(Value::String(t)) => wanted.contains(&t.as_str()),
                     Some(Value::Array(ts)) => ts
                         .iter()
                         .take(8)
-                        .any(|t| t.as_str().is_some_and(|t| ARTICLE_TYPES.contains(&t))),
+                        .any(|t| t.as_str().is_some_and(|t| wanted.contains(&t))),
                     _ => false,
                 };
-                // A WebPage only fills what no article gave.
-                if is_article {
+                if matches {
                     self.fill(o);
                 }
                 if let Some(g) = o.get("@graph") {
-                    self.search(g, depth + 1);
+                    self.search(g, depth + 1, webpages);
                 }
                 if let Some(m) = o.get("mainEntity") {
-                    self.search(m, depth + 1);
+                    self.search(m, depth + 1, webpages);
                 }
             }
             _ => {}
@@ -440,6 +446,18 @@ impl LdArticle {
 mod tests {
     use super::*;
     use crate::normalize::html::extract;
+
+    #[test]
+    fn an_article_in_json_ld_wins_over_a_webpage_listed_before_it() {
+        let html = r#"<html><head><script type="application/ld+json">{"@graph": [
+            {"@type": "WebPage", "datePublished": "2020-01-01", "description": "The site."},
+            {"@type": "NewsArticle", "datePublished": "2022-11-03T10:00:00Z"}]}</script>
+            </head><body><p>Text.</p></body></html>"#;
+        let m = extract(html).meta;
+        assert_eq!(m.published.as_deref(), Some("2022-11-03T10:00:00Z"));
+        // What no article gives still comes from the WebPage.
+        assert_eq!(m.description.as_deref(), Some("The site."));
+    }
 
     #[test]
     fn bylines_give_names_not_dates_or_labels() {
