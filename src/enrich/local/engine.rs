@@ -442,6 +442,17 @@ mod tests {
     }
 
     #[test]
+    fn one_capitalised_word_repeated_to_the_token_cap_does_not_overflow_the_tagger_counts() {
+        // Found by the repeated-units proptest: 65,536 tagged copies of one word overflowed
+        // the second pass's per-word u16 label counts (a panic in debug builds, a wrapped
+        // count in release).
+        let text = "Eq ".repeat(MAX_TOKENS + 10);
+        let doc = body(&text);
+        let out = enricher().enrich(&doc);
+        assert_bounded(&doc, &out);
+    }
+
+    #[test]
     fn ordinary_articles_get_no_warnings() {
         let (title, body) = seed();
         let out = enricher().enrich(&Document {

@@ -170,7 +170,10 @@ pub(super) fn decode_doc<W: Weights>(
                 if let Some(ty) = class_type(l)
                     && (t.cap || t.allcaps)
                 {
-                    agg.entry(t.lower).or_insert([0; 4])[ty] += 1;
+                    // Saturating: a field can repeat one word up to 65,536 times (the
+                    // token cap), one more than a u16 holds.
+                    let count = &mut agg.entry(t.lower).or_insert([0; 4])[ty];
+                    *count = count.saturating_add(1);
                 }
             }
         }
