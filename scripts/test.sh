@@ -30,7 +30,8 @@ main() {
   log "cargo test (unit, property and integration tests; broker $NEWSFLOW_TEST_BROKERS)"
   cargo test --locked -- --test-threads 2
   log "Deployment checks"
-  bash scripts/check-deploy.sh
+  # The ConfigMap is checked with the binary this run just built, not a stale release build.
+  NEWSFLOW_BIN=target/debug/newsflow bash scripts/check-deploy.sh
   log "All checks passed in $((SECONDS - started)) s"
 }
 
