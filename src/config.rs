@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use self::kafka::{KafkaConfig, Properties, TopicsConfig};
 pub use self::secret::{Secret, SecretUrl};
 pub use self::sections::{
-    EnrichConfig, EnricherKind, HttpConfig, LogConfig, LogFormat, PipelineConfig, ShutdownConfig,
+    DeliveryConfig, DeliveryGuarantee, EnrichConfig, EnricherKind, HttpConfig, LogConfig,
+    LogFormat, PipelineConfig, ShutdownConfig,
 };
 pub use crate::remote::config::{RemoteConfig, RemoteFallback, RemoteTask};
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     #[serde(default)]
     pub shutdown: ShutdownConfig,
     #[serde(default)]

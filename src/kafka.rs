@@ -2,7 +2,7 @@
 //! librdkafka statistics into metrics, and the rebalance hooks that drain and commit
 //! revoked partitions.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
@@ -35,6 +35,13 @@ impl ClientRole {
     }
 }
 
+/// Commits the work of partitions being revoked some other way than a consumer offset
+/// commit: in exactly-once mode, inside the open transaction.
+pub trait RevokeCommitter: Send + Sync {
+    /// Blocking; commits everything finished, the revoked partitions' positions included.
+    fn commit_for_revoke(&self, revoked: &[TopicPartition]);
+}
+
 /// Context for newsflow's clients: statistics → metrics, errors → health, and (for the
 /// consumer) drain-and-commit on revoke.
 pub struct KafkaContext {
@@ -43,6 +50,9 @@ pub struct KafkaContext {
     health: Arc<Health>,
     tracker: Arc<SharedTracker>,
     drain_timeout: Duration,
+    /// Set in exactly-once mode, once the transactional producer is ready (weak: the
+    /// committer holds the consumer).
+    revoke_committer: OnceLock<Weak<dyn RevokeCommitter>>,
 }
 
 impl KafkaContext {
@@ -59,7 +69,13 @@ impl KafkaContext {
             health,
             tracker,
             drain_timeout,
+            revoke_committer: OnceLock::new(),
         }
+    }
+
+    /// Revoked partitions are committed by `committer` from now on (exactly-once mode).
+    pub fn set_revoke_committer(&self, committer: Weak<dyn RevokeCommitter>) {
+        let _ = self.revoke_committer.set(committer);
     }
 
     fn record_broker_stats(&self, stats: &Statistics) {
@@ -219,6 +235,16 @@ impl ConsumerContext for KafkaContext {
                         "Drain deadline passed on revoke; unfinished records will be redelivered"
                     );
                 }
+                if let Some(committer) = self.revoke_committer.get().and_then(Weak::upgrade) {
+                    crate::runtime::blocking(|| committer.commit_for_revoke(&revoked));
+                    let mut tracker = self.tracker.lock();
+                    for (topic, partition) in &revoked {
+                        tracker.remove(topic, *partition);
+                    }
+                    drop(tracker);
+                    Rebalanced::Revoked.emit(&self.metrics, &revoked);
+                    return;
+                }
                 let mut commit = TopicPartitionList::new();
                 {
                     let mut tracker = self.tracker.lock();
@@ -292,14 +318,18 @@ fn base_config(config: &Config) -> ClientConfig {
     c
 }
 
-/// Consumer settings: manual offset storing, periodic commit of stored offsets only.
+/// Consumer settings: manual offset storing, periodic commit of stored offsets only; in
+/// exactly-once mode no consumer commits at all (offsets go into the transactions). Input
+/// is read `read_committed` either way, so aborted upstream records are never processed.
 pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
     let k = &config.kafka;
     let mut c = base_config(config);
+    let auto_commit = !config.delivery.exactly_once();
     c.set("group.id", group_id)
         .set("enable.auto.offset.store", "false")
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", auto_commit.to_string())
         .set("auto.commit.interval.ms", "1000")
+        .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", k.session_timeout_ms.to_string())
@@ -316,17 +346,29 @@ pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
     c
 }
 
-/// Producer settings: idempotent, acks from all replicas, room for the largest event.
-pub fn producer_config(config: &Config) -> ClientConfig {
+/// Producer settings: idempotent, acks from all replicas, room for the largest event; with
+/// `transactional_id`, transactional (exactly-once mode).
+pub fn producer_config(config: &Config, transactional_id: Option<&str>) -> ClientConfig {
     let mut c = base_config(config);
     let max_bytes = (config.pipeline.max_message_bytes * 4).max(1 << 20) + (64 << 10);
     // message.timeout.ms=0: the idempotent producer retries transient failures itself, in
     // order, for as long as it takes; only permanent errors come back to newsflow, so a long
-    // outage cannot reorder events that share a key.
+    // outage cannot reorder events that share a key. A transactional producer must give up
+    // within the transaction timeout; the transaction is then aborted and redone.
+    let message_timeout = match transactional_id {
+        Some(_) => config.delivery.transaction_timeout_ms.to_string(),
+        None => "0".to_string(),
+    };
     c.set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", "0")
+        .set("message.timeout.ms", message_timeout)
         .set("message.max.bytes", max_bytes.to_string());
+    if let Some(id) = transactional_id {
+        c.set("transactional.id", id).set(
+            "transaction.timeout.ms",
+            config.delivery.transaction_timeout_ms.to_string(),
+        );
+    }
     for (key, value) in &config.kafka.producer_properties.0 {
         c.set(key, value);
     }

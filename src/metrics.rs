@@ -42,6 +42,23 @@ pub struct Metrics {
     pub remote_circuit_state: IntGauge,
     pub remote_fallbacks: IntCounterVec,
     pub remote_inflight: IntGauge,
+    /// Exactly-once mode: transactions by outcome (committed, aborted).
+    pub transactions: IntCounterVec,
+    pub transaction_duration: Histogram,
+    pub transaction_records: Histogram,
+    /// Exactly-once mode: the input position committed by the last transaction.
+    pub transaction_committed_offset: IntGaugeVec,
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> prometheus::Result<Histogram> {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    r.register(Box::new(h.clone()))?;
+    Ok(h)
 }
 
 fn counter(
@@ -267,6 +284,30 @@ impl Metrics {
                 "newsflow_remote_inflight_requests",
                 "HTTP requests to the remote model in flight.",
             )?,
+            transactions: counter(
+                &r,
+                "newsflow_transactions_total",
+                "Exactly-once mode: transactions ended, by outcome (committed, aborted).",
+                &["outcome"],
+            )?,
+            transaction_duration: histogram(
+                &r,
+                "newsflow_transaction_duration_seconds",
+                "Exactly-once mode: time from a transaction's begin to its commit.",
+                vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            )?,
+            transaction_records: histogram(
+                &r,
+                "newsflow_transaction_records",
+                "Exactly-once mode: records (events and dead-letter records) per committed transaction.",
+                vec![1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0],
+            )?,
+            transaction_committed_offset: int_gauge_vec(
+                &r,
+                "newsflow_transaction_committed_offset",
+                "Exactly-once mode: input position committed by the last transaction, per partition.",
+                &["topic", "partition"],
+            )?,
             registry: r,
         };
         m.build_info
@@ -287,6 +328,9 @@ impl Metrics {
         }
         for event in ["assign", "revoke"] {
             m.rebalances.with_label_values(&[event]);
+        }
+        for outcome in ["committed", "aborted"] {
+            m.transactions.with_label_values(&[outcome]);
         }
         Ok(m)
     }

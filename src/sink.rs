@@ -40,6 +40,10 @@ pub enum SinkError {
     /// The producer hit a fatal error: nothing it is given will be delivered any more.
     #[error("producer failed fatally: {0}")]
     Fatal(KafkaError),
+    /// A transactional producer's delivery failed: the transaction aborts and its work is
+    /// redone, so the record is not sent again on its own.
+    #[error("delivery failed inside a transaction: {0}")]
+    InTransaction(KafkaError),
 }
 
 fn is_fatal(e: &KafkaError) -> bool {
@@ -66,15 +70,28 @@ pub struct Sink {
     producer: FutureProducer<KafkaContext>,
     backoff: Backoff,
     metrics: Metrics,
+    /// Exactly-once mode: a failed delivery aborts the transaction instead of a re-send.
+    transactional: bool,
 }
 
 impl Sink {
-    pub fn new(producer: FutureProducer<KafkaContext>, backoff: Backoff, metrics: Metrics) -> Self {
+    pub fn new(
+        producer: FutureProducer<KafkaContext>,
+        backoff: Backoff,
+        metrics: Metrics,
+        transactional: bool,
+    ) -> Self {
         Sink {
             producer,
             backoff,
             metrics,
+            transactional,
         }
+    }
+
+    /// The producer (exactly-once mode drives its transactions).
+    pub fn producer(&self) -> &FutureProducer<KafkaContext> {
+        &self.producer
     }
 
     /// Hands one record to librdkafka's queue, waiting while the queue is full. Records
@@ -108,10 +125,16 @@ impl Sink {
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
             }
-            if !matches!(
+            let queue_full = matches!(
                 error.rdkafka_error_code(),
                 Some(RDKafkaErrorCode::QueueFull)
-            ) {
+            );
+            // A transactional producer refuses records once its transaction failed: the
+            // transaction is aborted and redone instead.
+            if self.transactional && !queue_full {
+                return Err(SinkError::InTransaction(error));
+            }
+            if !queue_full {
                 ProduceFailed {
                     topic: &record.topic,
                     error: &error,
@@ -150,6 +173,9 @@ impl Sink {
             }
             if is_permanent(&error) {
                 return Err(SinkError::Rejected(error));
+            }
+            if self.transactional {
+                return Err(SinkError::InTransaction(error));
             }
             let delay = self.backoff.delay(attempt);
             attempt = attempt.saturating_add(1);

@@ -95,6 +95,28 @@ impl Config {
                 "must be below kafka.session_timeout_ms, or revoked partitions are lost mid-drain",
             );
         }
+        let d = &self.delivery;
+        if !(10..=60_000).contains(&d.transaction_interval_ms) {
+            return invalid(
+                "delivery.transaction_interval_ms",
+                "must be between 10 and 60000",
+            );
+        }
+        // librdkafka's own bounds; a commit must fit well inside the broker's timeout.
+        if !(1_000..=900_000).contains(&d.transaction_timeout_ms)
+            || d.transaction_timeout_ms <= d.transaction_interval_ms
+        {
+            return invalid(
+                "delivery.transaction_timeout_ms",
+                "must be between 1000 and 900000 and above delivery.transaction_interval_ms",
+            );
+        }
+        if d.transactional_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return invalid("delivery.transactional_id", "must not be empty when set");
+        }
         // Keys that would silently switch off at-least-once delivery or ordering.
         for (table, props, reserved) in [
             (
@@ -105,6 +127,8 @@ impl Config {
                     "group.id",
                     "group.instance.id",
                     "enable.partition.eof",
+                    "enable.auto.commit",
+                    "isolation.level",
                 ][..],
             ),
             (
@@ -115,6 +139,8 @@ impl Config {
                     "acks",
                     "request.required.acks",
                     "message.timeout.ms",
+                    "transactional.id",
+                    "transaction.timeout.ms",
                 ][..],
             ),
         ] {

@@ -1,6 +1,6 @@
 //! Every default in one place.
 
-use super::{EnricherKind, LogFormat};
+use super::{DeliveryGuarantee, EnricherKind, LogFormat};
 use std::net::SocketAddr;
 
 pub fn assignor() -> String {
@@ -47,4 +47,13 @@ pub fn log_format() -> LogFormat {
 }
 pub fn log_level() -> String {
     "info".into()
+}
+pub fn guarantee() -> DeliveryGuarantee {
+    DeliveryGuarantee::AtLeastOnce
+}
+pub fn transaction_interval_ms() -> u64 {
+    100
+}
+pub fn transaction_timeout_ms() -> u64 {
+    60_000
 }

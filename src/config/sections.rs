@@ -1,5 +1,6 @@
-//! The `[http]`, `[pipeline]`, `[shutdown]`, `[log]` and `[enrich]` sections: the operations
-//! server, processing limits, draining, logging and remote enrichment.
+//! The `[http]`, `[pipeline]`, `[delivery]`, `[shutdown]`, `[log]` and `[enrich]` sections:
+//! the operations server, processing limits, the delivery guarantee, draining, logging and
+//! remote enrichment.
 
 use std::net::SocketAddr;
 
@@ -102,6 +103,65 @@ impl PipelineConfig {
             self.workers
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+/// What a consumer of the output topic can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryGuarantee {
+    /// Every input comes out at least once; after a crash the events produced since the
+    /// last commit come out again (same `event_id`).
+    AtLeastOnce,
+    /// Events, dead-letter records and input offsets are committed together in Kafka
+    /// transactions: each input comes out once for `read_committed` readers.
+    ExactlyOnce,
+}
+
+/// The delivery guarantee and, in exactly-once mode, its transactions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    #[serde(default = "defaults::guarantee")]
+    pub guarantee: DeliveryGuarantee,
+    /// Exactly-once: how often the open transaction is committed (Kafka Streams uses 100 ms).
+    /// Longer means fewer, larger transactions and later visibility to readers.
+    #[serde(default = "defaults::transaction_interval_ms")]
+    pub transaction_interval_ms: u64,
+    /// Exactly-once: the broker aborts a transaction left open this long (a crashed worker's).
+    #[serde(default = "defaults::transaction_timeout_ms")]
+    pub transaction_timeout_ms: u64,
+    /// Exactly-once: the producer's `transactional.id`. Default
+    /// `newsflow-<group>-<kafka.group_instance_id, else $HOSTNAME>`: stable across restarts
+    /// of one pod, unique per worker.
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            guarantee: defaults::guarantee(),
+            transaction_interval_ms: defaults::transaction_interval_ms(),
+            transaction_timeout_ms: defaults::transaction_timeout_ms(),
+            transactional_id: None,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub fn exactly_once(&self) -> bool {
+        self.guarantee == DeliveryGuarantee::ExactlyOnce
+    }
+
+    /// The transactional id for a worker of `group`: the configured one, else one made from
+    /// the group and `member` (the static member id or host name).
+    pub fn transactional_id(&self, group: &str, member: Option<&str>) -> String {
+        match (&self.transactional_id, member) {
+            (Some(id), _) => id.clone(),
+            (None, Some(m)) if !m.is_empty() => format!("newsflow-{group}-{m}"),
+            (None, _) => format!("newsflow-{group}-{}", std::process::id()),
         }
     }
 }

@@ -40,6 +40,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         kind,
         enqueued_at,
         _slot,
+        ticket,
     } = pending;
     let m = &shared.metrics;
     let result = shared
@@ -73,8 +74,10 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
                 message: rejection.message,
             }
         }
-        Err(SinkError::Cancelled(_) | SinkError::Fatal(_)) => {
-            return; // Not finished: the offset is not stored, the record will be redelivered.
+        Err(SinkError::Cancelled(_) | SinkError::Fatal(_) | SinkError::InTransaction(_)) => {
+            // Not finished: the offset is not stored, the record will be redelivered (in
+            // exactly-once mode the unsettled ticket aborts the transaction).
+            return;
         }
     };
     m.stage_duration
@@ -113,7 +116,11 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         // Stored under the lock, so two completions can never store positions out of order.
         let mut tracker = shared.tracker.lock();
         shared.health.mark_progress();
-        if let Some(position) = tracker.finish(&input.topic, input.partition, input.offset) {
+        let position = tracker.finish(&input.topic, input.partition, input.offset);
+        // Exactly-once mode commits positions inside the transaction, not from the consumer.
+        if let Some(ticket) = ticket {
+            ticket.settle();
+        } else if let Some(position) = position {
             let mut tpl = TopicPartitionList::new();
             if tpl
                 .add_partition_offset(&input.topic, input.partition, Offset::Offset(position))

@@ -21,6 +21,7 @@ mod budget;
 mod dead_letter;
 mod order;
 mod read;
+pub mod txn;
 
 pub use dead_letter::dead_letter_record;
 
@@ -38,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::budget::{Admission, Budget};
+use self::txn::{CommitCause as TxnCause, Committed as TxnCommitted, Ticket, Transactions};
 use crate::config::Config;
 use crate::enrich::{Enricher, EntityType};
 use crate::events::{CommitCause, Committed};
@@ -130,6 +132,8 @@ struct Pending {
     kind: Outcome,
     enqueued_at: Instant,
     _slot: Slot,
+    /// Exactly-once mode: the record's place in the open transaction.
+    ticket: Option<Ticket>,
 }
 
 /// One of the `max_in_flight` places a record holds from read to acknowledgement (or to
@@ -177,7 +181,10 @@ struct Shared {
     consumer: Arc<Consumer>,
     sink: Sink,
     health: Arc<Health>,
+    /// Past the drain deadline, a fatal error or a rewind: stop at once.
     hard_stop: CancellationToken,
+    /// Exactly-once mode's transactions.
+    txn: Option<Arc<Transactions>>,
 }
 
 /// Runs the worker until `shutdown` is cancelled (or, for a bounded subscription, until
@@ -203,7 +210,17 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the Kafka consumer")?,
     );
-    let producer = producer_config(&config)
+    let transactional_id = config.delivery.exactly_once().then(|| {
+        let member = config
+            .kafka
+            .group_instance_id
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok());
+        config
+            .delivery
+            .transactional_id(&options.group_id, member.as_deref())
+    });
+    let producer = producer_config(&config, transactional_id.as_deref())
         .create_with_context(KafkaContext::new(
             ClientRole::Producer,
             metrics.clone(),
@@ -218,8 +235,37 @@ pub async fn run(
         producer,
         Backoff::from_config(&config.pipeline),
         metrics.clone(),
+        transactional_id.is_some(),
     );
     check_topics(&consumer, &config, &options, &shutdown).await?;
+    let txn = match &transactional_id {
+        None => None,
+        Some(id) => {
+            info!(transactional_id = %id, "Exactly-once delivery");
+            let (producer, c, t, m, h) = (
+                sink.producer().clone(),
+                consumer.clone(),
+                tracker.clone(),
+                metrics.clone(),
+                health.clone(),
+            );
+            let timeout = Duration::from_millis(config.delivery.transaction_timeout_ms);
+            let probe_topic = match &options.subscription {
+                Subscription::Group => config.topics.inputs().first().map(|t| t.to_string()),
+                Subscription::Bounded { starts, .. } => starts.first().map(|s| s.0.clone()),
+            }
+            .unwrap_or_default();
+            let txn = tokio::task::spawn_blocking(move || {
+                Transactions::init(producer, c, &probe_topic, t, m, h, timeout)
+            })
+            .await
+            .context("transaction set-up task failed")??;
+            let weak: std::sync::Weak<dyn crate::kafka::RevokeCommitter> =
+                Arc::downgrade(&txn) as _;
+            consumer.context().set_revoke_committer(weak);
+            Some(txn)
+        }
+    };
     match &options.subscription {
         Subscription::Group => {
             consumer
@@ -257,26 +303,13 @@ pub async fn run(
         .build()
         .context("starting the enrichment pool")?;
     let processor = Processor::new(enricher, config.pipeline.max_message_bytes);
-    let max_in_flight = config.pipeline.max_in_flight;
-    let max_in_flight_bytes = config.pipeline.max_in_flight_bytes;
-    let shared = Arc::new(Shared {
-        config,
-        options,
-        metrics: metrics.clone(),
-        tracker,
-        consumer,
-        sink,
-        health: health.clone(),
-        hard_stop: CancellationToken::new(),
-    });
-    health.set_stall_timeout(Duration::from_millis(
-        shared.config.pipeline.stall_timeout_ms,
-    ));
+    health.set_stall_timeout(Duration::from_millis(config.pipeline.stall_timeout_ms));
     // A fatal client error stops reading and gives up on unacknowledged records at once:
     // the producer will deliver nothing more, so there is nothing to drain.
     let stop = shutdown.child_token();
+    let hard_stop = CancellationToken::new();
     let fatal_watch = tokio::spawn({
-        let (health, stop, hard_stop) = (health.clone(), stop.clone(), shared.hard_stop.clone());
+        let (health, stop, hard_stop) = (health.clone(), stop.clone(), hard_stop.clone());
         async move {
             health.fatal().await;
             stop.cancel();
@@ -284,47 +317,114 @@ pub async fn run(
         }
     });
 
-    let (order_tx, order_rx) = mpsc::channel::<Job>(max_in_flight);
-    let (ack_tx, ack_rx) = mpsc::channel::<Pending>(max_in_flight);
-    let order = tokio::spawn(order::order_task(shared.clone(), order_rx, ack_tx));
-    let ack = tokio::spawn(ack::ack_task(shared.clone(), ack_rx));
+    // One pass of the pipeline per loop; exactly-once mode starts another after an aborted
+    // transaction, from the committed positions.
+    let mut consumed = 0;
+    let shared = loop {
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            options: options.clone(),
+            metrics: metrics.clone(),
+            tracker: tracker.clone(),
+            consumer: consumer.clone(),
+            sink: sink.clone(),
+            health: health.clone(),
+            hard_stop: hard_stop.child_token(),
+            txn: txn.clone(),
+        });
+        let pass = stop.child_token();
+        let rewind = txn.as_ref().map(|t| t.rewind_token());
+        let rewind_watch = rewind.clone().map(|rewind| {
+            let pass = pass.clone();
+            tokio::spawn(async move {
+                rewind.cancelled().await;
+                pass.cancel();
+            })
+        });
+        let committer = txn.clone().map(|t| {
+            let every = Duration::from_millis(config.delivery.transaction_interval_ms);
+            tokio::spawn(t.commit_every(every, pass.clone()))
+        });
+        let (order_tx, order_rx) = mpsc::channel::<Job>(config.pipeline.max_in_flight);
+        let (ack_tx, ack_rx) = mpsc::channel::<Pending>(config.pipeline.max_in_flight);
+        let order = tokio::spawn(order::order_task(shared.clone(), order_rx, ack_tx));
+        let ack = tokio::spawn(ack::ack_task(shared.clone(), ack_rx));
+        consumed += read::read_task(
+            &shared,
+            &pool,
+            &processor,
+            order_tx,
+            Budget::new(
+                config.pipeline.max_in_flight,
+                config.pipeline.max_in_flight_bytes,
+            ),
+            &pass,
+        )
+        .await;
+        if let Some(w) = rewind_watch {
+            w.abort();
+        }
+        let rewinding = rewind.is_some_and(|r| r.is_cancelled()) && !stop.is_cancelled();
+        if rewinding && let Some(t) = &txn {
+            // Everything in flight belongs to the aborted transaction: drop it and read
+            // again from the committed positions.
+            shared.hard_stop.cancel();
+            let _ = order.await;
+            let _ = ack.await;
+            if let Some(c) = committer {
+                let _ = c.await;
+            }
+            let t = t.clone();
+            tokio::task::spawn_blocking(move || t.rewind())
+                .await
+                .context("rewind task failed")?
+                .context("rewinding after an aborted transaction")?;
+            continue;
+        }
 
-    let consumed = read::read_task(
-        &shared,
-        &pool,
-        &processor,
-        order_tx,
-        Budget::new(max_in_flight, max_in_flight_bytes),
-        &stop,
-    )
-    .await;
-
-    // Drain: the read task has stopped and dropped its sender; wait for the rest.
-    health.set_shutting_down();
-    metrics.ready.set(0);
-    let drain = Duration::from_millis(shared.config.shutdown.drain_timeout_ms);
-    let started = Instant::now();
-    let drained = tokio::time::timeout(drain, async {
-        let _ = order.await;
-        let _ = ack.await;
-    })
-    .await;
-    if drained.is_err() {
-        warn!("Drain deadline passed; unfinished records will be redelivered");
-        shared.hard_stop.cancel();
-    }
-    let flush_for = drain
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(500));
+        // Drain: the read task has stopped and dropped its sender; wait for the rest.
+        health.set_shutting_down();
+        metrics.ready.set(0);
+        let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
+        let started = Instant::now();
+        let drained = tokio::time::timeout(drain, async {
+            let _ = order.await;
+            let _ = ack.await;
+        })
+        .await;
+        if drained.is_err() {
+            warn!("Drain deadline passed; unfinished records will be redelivered");
+            shared.hard_stop.cancel();
+        }
+        if let Some(c) = committer {
+            let _ = c.await;
+        }
+        let flush_for = drain
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(500));
+        if health.fatal_reason().is_none()
+            && txn.is_none()
+            && let Err(e) = shared.sink.flush(flush_for)
+        {
+            warn!(error = %e, "Producer flush incomplete");
+        }
+        break shared;
+    };
     let fatal = health.fatal_reason();
     fatal_watch.abort();
-    if fatal.is_none()
-        && let Err(e) = shared.sink.flush(flush_for)
-    {
-        warn!(error = %e, "Producer flush incomplete");
-    }
     let unfinished = shared.tracker.lock().pending_in(None);
-    commit_finished(&shared);
+    match &txn {
+        None => commit_finished(&shared),
+        Some(t) if fatal.is_none() => {
+            let t = t.clone();
+            let outcome = tokio::task::spawn_blocking(move || t.commit(TxnCause::Stop))
+                .await
+                .unwrap_or(TxnCommitted::Fatal);
+            info!(?outcome, "Final transaction");
+        }
+        // Fenced or failed: the open transaction is aborted by the broker.
+        Some(_) => {}
+    }
     // Closing the consumer revokes its partitions: nothing is left for that revoke to drain.
     shared.tracker.lock().clear();
     let summary = RunSummary {

@@ -137,6 +137,14 @@ async fn lane_task(
                 },
             ),
         };
+        // Exactly-once mode: no hand-over while a transaction commits.
+        let admitted = match &shared.txn {
+            Some(txn) => match txn.admit(&shared.hard_stop).await {
+                Some(guard) => Some(guard),
+                None => return,
+            },
+            None => None,
+        };
         let enqueued_at = Instant::now();
         let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
             Ok(d) => (record, kind, d),
@@ -165,7 +173,16 @@ async fn lane_task(
             Err(SinkError::Cancelled(_)) => continue,
             // The worker stops (see `worker::run`); this record stays uncommitted.
             Err(SinkError::Fatal(_)) => return,
+            // The transaction failed: it is aborted and this pass of the pipeline rewound.
+            Err(SinkError::InTransaction(_)) => {
+                if let Some(txn) = &shared.txn {
+                    txn.abandon();
+                }
+                return;
+            }
         };
+        let ticket = shared.txn.as_ref().map(|txn| txn.ticket());
+        drop(admitted);
         let pending = Pending {
             input: job.input,
             record,
@@ -173,6 +190,7 @@ async fn lane_task(
             kind,
             enqueued_at,
             _slot: job.slot,
+            ticket,
         };
         if ack_tx.send(pending).await.is_err() {
             break;
