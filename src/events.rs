@@ -55,12 +55,14 @@ impl<E: Display> ProduceFailed<'_, E> {
 }
 
 /// Why offsets were being committed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitCause {
     /// The worker stopping (shutdown or the end of a replay).
     Stop,
     /// Partitions being revoked in a rebalance.
     Revoke,
+    /// The periodic transaction commit of exactly-once mode.
+    Interval,
 }
 
 /// A synchronous commit finished, or failed (the records are redelivered, never skipped).
@@ -77,6 +79,7 @@ impl<E: Display> Committed<'_, E> {
             (Ok(()), CommitCause::Revoke) => {
                 info!(partitions = self.partitions, "Committed revoked partitions")
             }
+            (Ok(()), CommitCause::Interval) => {}
             (Err(e), cause) => {
                 metrics
                     .processing_errors
@@ -88,6 +91,9 @@ impl<E: Display> Committed<'_, E> {
                     }
                     CommitCause::Revoke => {
                         warn!(error = %e, "Commit on revoke failed; records may be redelivered")
+                    }
+                    CommitCause::Interval => {
+                        warn!(error = %e, "Periodic commit failed; records may be redelivered")
                     }
                 }
             }

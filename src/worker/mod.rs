@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::budget::{Admission, Budget};
-use self::txn::{CommitCause as TxnCause, Committed as TxnCommitted, Ticket, Transactions};
+use self::txn::{Committed as TxnCommitted, Ticket, Transactions};
 use crate::config::Config;
 use crate::enrich::{Enricher, EntityType};
 use crate::events::{CommitCause, Committed};
@@ -250,11 +250,10 @@ pub async fn run(
                 health.clone(),
             );
             let timeout = Duration::from_millis(config.delivery.transaction_timeout_ms);
-            let probe_topic = match &options.subscription {
-                Subscription::Group => config.topics.inputs().first().map(|t| t.to_string()),
-                Subscription::Bounded { starts, .. } => starts.first().map(|s| s.0.clone()),
-            }
-            .unwrap_or_default();
+            let probe_topic = input_topics(&config, &options)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             let txn = tokio::task::spawn_blocking(move || {
                 Transactions::init(producer, c, &probe_topic, t, m, h, timeout)
             })
@@ -417,7 +416,7 @@ pub async fn run(
         None => commit_finished(&shared),
         Some(t) if fatal.is_none() => {
             let t = t.clone();
-            let outcome = tokio::task::spawn_blocking(move || t.commit(TxnCause::Stop))
+            let outcome = tokio::task::spawn_blocking(move || t.commit(CommitCause::Stop))
                 .await
                 .unwrap_or(TxnCommitted::Fatal);
             info!(?outcome, "Final transaction");
@@ -447,6 +446,24 @@ pub async fn run(
     Ok(summary)
 }
 
+/// The topics this run reads: the configured inputs for a group member, the assigned
+/// partitions' topics for a bounded run (replay).
+fn input_topics(config: &Config, options: &RunOptions) -> Vec<String> {
+    match &options.subscription {
+        Subscription::Group => config
+            .topics
+            .inputs()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        Subscription::Bounded { starts, .. } => {
+            let mut topics: Vec<String> = starts.iter().map(|(t, _, _)| t.clone()).collect();
+            topics.dedup();
+            topics
+        }
+    }
+}
+
 /// Waits for the brokers (retrying with back-off; `/readyz` stays 503 meanwhile), then
 /// fails fast, with a clear message naming the topic, when an input, the output or the
 /// dead-letter topic does not exist or the broker refuses to describe it (no permission):
@@ -457,16 +474,7 @@ async fn check_topics(
     options: &RunOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut inputs: Vec<String> = config
-        .topics
-        .inputs()
-        .into_iter()
-        .map(String::from)
-        .collect();
-    if let Subscription::Bounded { starts, .. } = &options.subscription {
-        inputs = starts.iter().map(|(t, _, _)| t.clone()).collect();
-        inputs.dedup();
-    }
+    let inputs = input_topics(config, options);
     let mut topics: Vec<(&str, &str)> = inputs.iter().map(|t| ("input", t.as_str())).collect();
     topics.push(("output", &options.output_topic));
     topics.push(("dead-letter", &config.topics.dead_letter));

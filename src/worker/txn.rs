@@ -27,6 +27,7 @@ use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::events::CommitCause;
 use crate::health::Health;
 use crate::kafka::{KafkaContext, RevokeCommitter};
 use crate::metrics::Metrics;
@@ -54,14 +55,6 @@ impl Recovery {
             _ => Recovery::Abort,
         }
     }
-}
-
-/// Why a transaction was committed now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitCause {
-    Interval,
-    Revoke,
-    Stop,
 }
 
 /// How a commit ended.

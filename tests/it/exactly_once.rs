@@ -23,37 +23,18 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    Topics, WorkerProcess, articles, brokers, committed, create_topics, high_watermarks, produce,
-    read_topic, unique,
+    InProcessWorker, Topics, WorkerProcess, articles, brokers, committed, create_topics,
+    high_watermarks, mock_config, produce, read_topic, unique,
 };
 
-fn eos_config(brokers: &str, group: &str, extra: &str) -> Config {
-    Config::from_toml_str(
-        &format!(
-            r#"
-            [kafka]
-            bootstrap_servers = "{brokers}"
-            group_id = "{group}"
-            session_timeout_ms = 6000
-            [topics]
-            input = "in"
-            output = "out"
-            dead_letter = "dlq"
-            [pipeline]
-            enricher = "baseline"
-            workers = 2
-            [shutdown]
-            drain_timeout_ms = 3000
-            [delivery]
-            guarantee = "exactly-once"
-            transaction_timeout_ms = 10000
-            {extra}
-            "#
-        ),
-        "test",
-        Vec::new(),
+/// The mock cluster's worker config in exactly-once mode.
+fn eos_config(brokers: &str, group: &str) -> Config {
+    mock_config(
+        brokers,
+        group,
+        "[pipeline]\nenricher = \"baseline\"\nworkers = 2\n\
+         [delivery]\nguarantee = \"exactly-once\"\ntransaction_timeout_ms = 10000",
     )
-    .unwrap()
 }
 
 fn mock_cluster(
@@ -140,16 +121,9 @@ async fn a_committed_transaction_moves_the_group_to_exactly_the_produced_positio
     let cluster = mock_cluster(3);
     let brokers = cluster.bootstrap_servers();
     produce_inputs(&brokers, "a", 30).await;
-    let config = eos_config(&brokers, "eos-commit", "");
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(Arc::new(BaselineEnricher)),
-        shutdown.clone(),
-    ));
+    let config = eos_config(&brokers, "eos-commit");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
     wait_for("30 events", Duration::from_secs(30), || {
         Metrics::total(&metrics.events_produced) >= 30
     })
@@ -164,8 +138,7 @@ async fn a_committed_transaction_moves_the_group_to_exactly_the_produced_positio
     // Longer than the consumer's auto-commit interval (1 s).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_no_consumer_commits(&offsets(&brokers, "eos-commit", 3).await.0);
-    shutdown.cancel();
-    let summary = run.await.unwrap().unwrap();
+    let summary = worker.stop().await.unwrap();
     assert_eq!(summary.produced, 30, "{summary:?}");
     assert_eq!(summary.consumed, 30, "{summary:?}");
 }
@@ -181,16 +154,9 @@ async fn an_abortable_error_aborts_rewinds_and_redoes_the_work() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 3],
     );
-    let config = eos_config(&brokers, "eos-abort", "");
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(Arc::new(BaselineEnricher)),
-        shutdown.clone(),
-    ));
+    let config = eos_config(&brokers, "eos-abort");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
     wait_for("an aborted transaction", Duration::from_secs(30), || {
         metrics.transactions.with_label_values(&["aborted"]).get() >= 1
     })
@@ -198,8 +164,7 @@ async fn an_abortable_error_aborts_rewinds_and_redoes_the_work() {
     let (group_offsets, ends) = offsets(&brokers, "eos-abort", 2).await;
     wait_for_transaction_positions(&metrics, &ends, 2).await;
     assert_no_consumer_commits(&group_offsets);
-    shutdown.cancel();
-    let summary = run.await.unwrap().unwrap();
+    let summary = worker.stop().await.unwrap();
     assert!(
         summary.consumed > 20,
         "the aborted work must be read again: {summary:?}"
@@ -228,16 +193,10 @@ async fn an_abortable_error_aborts_rewinds_and_redoes_the_work() {
 async fn a_fenced_worker_stops_with_an_error() {
     let cluster = mock_cluster(1);
     let brokers = cluster.bootstrap_servers();
-    let config = eos_config(&brokers, "eos-fence", "");
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let health = app.health.clone();
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(Arc::new(BaselineEnricher)),
-        CancellationToken::new(),
-    ));
+    let config = eos_config(&brokers, "eos-fence");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
+    let health = worker.health.clone();
     produce_inputs(&brokers, "c", 5).await;
     wait_for("a committed transaction", Duration::from_secs(30), || {
         committed_transactions(&metrics) >= 1
@@ -249,7 +208,7 @@ async fn a_fenced_worker_stops_with_an_error() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
     );
     produce_inputs(&brokers, "c-more", 5).await;
-    let result = tokio::time::timeout(Duration::from_secs(30), run)
+    let result = tokio::time::timeout(Duration::from_secs(30), worker.run)
         .await
         .expect("the fenced worker kept running")
         .unwrap();

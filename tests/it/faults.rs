@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use newsflow::app::App;
-use newsflow::config::Config;
 use newsflow::enrich::baseline::BaselineEnricher;
 use newsflow::enrich::{Document, Enricher, Enrichment, ModelInfo};
 use newsflow::metrics::Metrics;
@@ -18,7 +17,9 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{article, committed, header, high_watermarks, read_topic};
+use crate::helpers::{
+    InProcessWorker, article, committed, header, high_watermarks, mock_config, read_topic,
+};
 
 /// The baseline enricher, except that an article whose body contains `SLOW` sleeps first.
 struct SlowOnMarker {
@@ -63,29 +64,6 @@ async fn produce_to(brokers: &str, topic: &str, records: &[(i32, String, Vec<u8>
     }
 }
 
-fn mock_config(brokers: &str, group: &str, extra: &str) -> Config {
-    Config::from_toml_str(
-        &format!(
-            r#"
-            [kafka]
-            bootstrap_servers = "{brokers}"
-            group_id = "{group}"
-            session_timeout_ms = 6000
-            [topics]
-            input = "in"
-            output = "out"
-            dead_letter = "dlq"
-            [shutdown]
-            drain_timeout_ms = 3000
-            {extra}
-            "#
-        ),
-        "test",
-        Vec::new(),
-    )
-    .unwrap()
-}
-
 async fn wait_until(metrics: &Metrics, done: u64, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -116,22 +94,14 @@ async fn slow_record_is_dead_lettered_as_timeout_and_other_partitions_keep_flowi
         "slow",
         "[pipeline]\nworkers = 2\nrecord_timeout_ms = 1000",
     );
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let shutdown = CancellationToken::new();
     // Far longer than the test waits: without the deadline nothing of partition 0 comes out.
     let enricher = Arc::new(SlowOnMarker {
         sleep: Duration::from_secs(60),
     });
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(enricher),
-        shutdown.clone(),
-    ));
+    let worker = InProcessWorker::start(&config, enricher);
+    let metrics = worker.metrics.clone();
     let finished = wait_until(&metrics, 8, Duration::from_secs(20)).await;
-    shutdown.cancel();
-    let summary = run.await.unwrap().unwrap();
+    let summary = worker.stop().await.unwrap();
     assert!(finished, "not every record came out: {summary:?}");
     assert_eq!(summary.produced, 7, "{summary:?}");
     assert_eq!(summary.dead_lettered, 1, "{summary:?}");
@@ -175,18 +145,11 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
         "[kafka.consumer_properties]\n\"max.poll.interval.ms\" = \"6500\"\n\
          [pipeline]\nworkers = 2\nmax_in_flight = 1\nrecord_timeout_ms = 30000",
     );
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let shutdown = CancellationToken::new();
     let enricher = Arc::new(SlowOnMarker {
         sleep: Duration::from_secs(10),
     });
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(enricher),
-        shutdown.clone(),
-    ));
+    let worker = InProcessWorker::start(&config, enricher);
+    let metrics = worker.metrics.clone();
     // While the slow record is processing, the partition is paused, not abandoned.
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut saw_pause = false;
@@ -196,8 +159,7 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
     }
     let finished = wait_until(&metrics, 6, Duration::from_secs(30)).await;
     let revokes = metrics.rebalances.with_label_values(&["revoke"]).get();
-    shutdown.cancel();
-    let summary = run.await.unwrap().unwrap();
+    let summary = worker.stop().await.unwrap();
     assert_eq!(
         revokes, 0,
         "the worker stopped polling and was thrown out of its group"

@@ -460,3 +460,68 @@ impl Drop for OwnBroker {
         self.down();
     }
 }
+
+/// A worker config for librdkafka's mock cluster: topics `in`, `out` and `dlq`, a short
+/// session and drain, and `extra` TOML appended.
+pub fn mock_config(brokers: &str, group: &str, extra: &str) -> newsflow::config::Config {
+    newsflow::config::Config::from_toml_str(
+        &format!(
+            r#"
+            [kafka]
+            bootstrap_servers = "{brokers}"
+            group_id = "{group}"
+            session_timeout_ms = 6000
+            [topics]
+            input = "in"
+            output = "out"
+            dead_letter = "dlq"
+            [shutdown]
+            drain_timeout_ms = 3000
+            {extra}
+            "#
+        ),
+        "test",
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// A worker running in this test's process (no operations server): its metrics and health,
+/// the token that stops it, and its run.
+pub struct InProcessWorker {
+    pub metrics: newsflow::metrics::Metrics,
+    pub health: std::sync::Arc<newsflow::health::Health>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub run: tokio::task::JoinHandle<anyhow::Result<newsflow::worker::RunSummary>>,
+}
+
+impl InProcessWorker {
+    /// Starts a live group member with `enricher`.
+    pub fn start(
+        config: &newsflow::config::Config,
+        enricher: std::sync::Arc<dyn newsflow::enrich::Enricher>,
+    ) -> Self {
+        let app = newsflow::app::App::without_server().unwrap();
+        let metrics = app.metrics.clone();
+        let health = app.health.clone();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let run = tokio::spawn(app.run(
+            config.clone(),
+            newsflow::worker::RunOptions::live(config),
+            Some(enricher),
+            shutdown.clone(),
+        ));
+        InProcessWorker {
+            metrics,
+            health,
+            shutdown,
+            run,
+        }
+    }
+
+    /// Asks the worker to stop and returns how its run ended.
+    pub async fn stop(self) -> anyhow::Result<newsflow::worker::RunSummary> {
+        self.shutdown.cancel();
+        self.run.await.unwrap()
+    }
+}

@@ -4,15 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newsflow::app::App;
-use newsflow::config::Config;
 use newsflow::enrich::baseline::BaselineEnricher;
 use newsflow::metrics::Metrics;
-use newsflow::worker::RunOptions;
 use rdkafka::mocking::MockCluster;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{articles, produce, read_topic};
+use crate::helpers::{InProcessWorker, articles, mock_config, produce, read_topic};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn static_membership_worker_processes_everything_and_commits() {
@@ -24,41 +20,15 @@ async fn static_membership_worker_processes_everything_and_commits() {
     let records = articles("s", 0..40);
     produce(&brokers, "in", &records).await;
 
-    let config = Config::from_toml_str(
-        &format!(
-            r#"
-            [kafka]
-            bootstrap_servers = "{brokers}"
-            group_id = "static"
-            group_instance_id = "newsflow-0"
-            session_timeout_ms = 6000
-            [topics]
-            input = "in"
-            output = "out"
-            dead_letter = "dlq"
-            [shutdown]
-            drain_timeout_ms = 3000
-            "#
-        ),
-        "test",
-        Vec::new(),
-    )
-    .unwrap();
-    let app = App::without_server().unwrap();
-    let metrics = app.metrics.clone();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(app.run(
-        config.clone(),
-        RunOptions::live(&config),
-        Some(Arc::new(BaselineEnricher)),
-        shutdown.clone(),
-    ));
+    let mut config = mock_config(&brokers, "static", "");
+    config.kafka.group_instance_id = Some("newsflow-0".into());
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Metrics::total(&metrics.events_produced) < 40 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    shutdown.cancel();
-    let summary = run.await.unwrap().unwrap();
+    let summary = worker.stop().await.unwrap();
     assert_eq!(summary.produced, 40);
     assert_eq!(summary.unfinished, 0);
     let b = brokers.clone();
