@@ -139,6 +139,8 @@ impl Config {
                     "acks",
                     "request.required.acks",
                     "message.timeout.ms",
+                    // librdkafka's alias of message.timeout.ms.
+                    "delivery.timeout.ms",
                     "transactional.id",
                     "transaction.timeout.ms",
                 ][..],
@@ -236,6 +238,10 @@ mod tests {
             (
                 "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__ACKS",
                 "producer_properties.acks",
+            ),
+            (
+                "NEWSFLOW__KAFKA__PRODUCER_PROPERTIES__DELIVERY__TIMEOUT__MS",
+                "producer_properties.delivery.timeout.ms",
             ),
         ] {
             let err = Config::from_toml_str(MINIMAL, "t", env(&[(var, "1")]))

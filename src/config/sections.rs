@@ -156,10 +156,13 @@ impl DeliveryConfig {
     }
 
     /// The transactional id for a worker of `group`: the configured one, else one made from
-    /// the group and `member` (the static member id or host name).
-    pub fn transactional_id(&self, group: &str, member: Option<&str>) -> String {
+    /// the group and `member` (the static member id or host name). A run in another group
+    /// than `live_group` (a replay) appends its group to a configured id, so it never shares,
+    /// and fences, the live workers' id.
+    pub fn transactional_id(&self, group: &str, live_group: &str, member: Option<&str>) -> String {
         match (&self.transactional_id, member) {
-            (Some(id), _) => id.clone(),
+            (Some(id), _) if group == live_group => id.clone(),
+            (Some(id), _) => format!("{id}-{group}"),
             (None, Some(m)) if !m.is_empty() => format!("newsflow-{group}-{m}"),
             (None, _) => format!("newsflow-{group}-{}", std::process::id()),
         }
@@ -208,5 +211,29 @@ impl Default for LogConfig {
             format: defaults::log_format(),
             level: defaults::log_level(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactional_ids_differ_between_the_live_group_and_a_replay() {
+        let mut d = DeliveryConfig::default();
+        assert_eq!(
+            d.transactional_id("live", "live", Some("pod-0")),
+            "newsflow-live-pod-0"
+        );
+        assert_eq!(
+            d.transactional_id("replay-1", "live", Some("pod-0")),
+            "newsflow-replay-1-pod-0"
+        );
+        d.transactional_id = Some("mine".into());
+        assert_eq!(d.transactional_id("live", "live", Some("pod-0")), "mine");
+        assert_eq!(
+            d.transactional_id("replay-1", "live", Some("pod-0")),
+            "mine-replay-1"
+        );
     }
 }

@@ -216,9 +216,11 @@ pub async fn run(
             .group_instance_id
             .clone()
             .or_else(|| std::env::var("HOSTNAME").ok());
-        config
-            .delivery
-            .transactional_id(&options.group_id, member.as_deref())
+        config.delivery.transactional_id(
+            &options.group_id,
+            &config.kafka.group_id,
+            member.as_deref(),
+        )
     });
     let producer = producer_config(&config, transactional_id.as_deref())
         .create_with_context(KafkaContext::new(
