@@ -81,8 +81,9 @@ newsflow_messages_dead_lettered_total newsflow_processing_errors_total newsflow_
 newsflow_consumer_lag_messages newsflow_consumer_committed_lag_messages newsflow_consumer_lag_seconds
 newsflow_entities_extracted_total newsflow_rebalances_total newsflow_assigned_partitions newsflow_ready
 newsflow_build_info newsflow_kafka_broker_up newsflow_kafka_broker_rtt_seconds
-newsflow_kafka_queue_messages newsflow_kafka_reply_queue_ops""".split()
-HISTOGRAMS = "newsflow_stage_duration_seconds newsflow_end_to_end_latency_seconds newsflow_sentiment_score".split()
+newsflow_kafka_queue_messages newsflow_kafka_reply_queue_ops
+newsflow_transactions_total newsflow_transaction_committed_offset""".split()
+HISTOGRAMS = "newsflow_stage_duration_seconds newsflow_end_to_end_latency_seconds newsflow_sentiment_score newsflow_transaction_duration_seconds newsflow_transaction_records".split()
 KNOWN = set(COUNTERS_GAUGES) | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")} | {"up"}
 CONTRACT = set(COUNTERS_GAUGES) | set(HISTOGRAMS)
 
