@@ -1,7 +1,9 @@
 //! Liveness and readiness state, set by the Kafka clients and the worker, read by the
 //! operations HTTP server.
 //!
-//! - **Ready** while connected to the broker and not shutting down.
+//! - **Ready** while connected to the broker, not shutting down, and (a group member) not
+//!   left without partitions for longer than `kafka.unassigned_timeout_ms`: a member the
+//!   group forgot (a broker that never reassigns it after a session timeout) must say so.
 //! - **Live** unless a fatal client error happened, or records are in flight and none has
 //!   been acknowledged for `pipeline.stall_timeout_ms` (the progress watchdog), so a worker
 //!   that cannot make progress is restarted by its orchestrator instead of idling green.
@@ -26,7 +28,16 @@ pub struct Health {
     last_progress_ms: AtomicU64,
     /// Zero until the worker sets it: no watchdog.
     stall_timeout_ms: AtomicU64,
+    /// Milliseconds after `origin` since the worker holds no partitions; `HOLDS_PARTITIONS`
+    /// while it holds some.
+    unassigned_since_ms: AtomicU64,
+    /// Zero: readiness ignores the assignment (replay, or switched off).
+    unassigned_timeout_ms: AtomicU64,
+    /// The current unassigned spell was already reported (logged once).
+    unassigned_reported: AtomicBool,
 }
+
+const HOLDS_PARTITIONS: u64 = u64::MAX;
 
 impl Default for Health {
     fn default() -> Self {
@@ -38,6 +49,9 @@ impl Default for Health {
             origin: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
             stall_timeout_ms: AtomicU64::new(0),
+            unassigned_since_ms: AtomicU64::new(0),
+            unassigned_timeout_ms: AtomicU64::new(0),
+            unassigned_reported: AtomicBool::new(false),
         }
     }
 }
@@ -49,12 +63,59 @@ impl Health {
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
     }
-    /// Ready while connected to the broker and not shutting down (assigned or waiting for
-    /// an assignment both count).
+    /// Ready while connected to the broker, not shutting down, and not without partitions
+    /// for longer than the unassigned timeout (waiting for a first assignment counts as
+    /// unassigned).
     pub fn is_ready(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
             && !self.shutting_down.load(Ordering::Relaxed)
             && !self.fatal.is_cancelled()
+            && self.unassigned_too_long().is_none()
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Arms the unassigned check (a group member); counts from now if nothing is assigned.
+    pub fn set_unassigned_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        if self.unassigned_since_ms.load(Ordering::Relaxed) != HOLDS_PARTITIONS {
+            self.unassigned_since_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+        self.unassigned_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The worker now holds `partitions` partitions (after a rebalance).
+    pub fn set_assigned(&self, partitions: usize) {
+        if partitions > 0 {
+            self.unassigned_since_ms
+                .store(HOLDS_PARTITIONS, Ordering::Relaxed);
+            self.unassigned_reported.store(false, Ordering::Relaxed);
+        } else if self.unassigned_since_ms.load(Ordering::Relaxed) == HOLDS_PARTITIONS {
+            self.unassigned_since_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// How long the worker has held no partitions, once that is longer than the unassigned
+    /// timeout; `None` while it holds some, within the timeout, or with the check off.
+    pub fn unassigned_too_long(&self) -> Option<Duration> {
+        let timeout = self.unassigned_timeout_ms.load(Ordering::Relaxed);
+        let since = self.unassigned_since_ms.load(Ordering::Relaxed);
+        if timeout == 0 || since == HOLDS_PARTITIONS {
+            return None;
+        }
+        let spell = self.now_ms().saturating_sub(since);
+        (spell >= timeout).then(|| Duration::from_millis(spell))
+    }
+
+    /// Like [`Health::unassigned_too_long`], but only the first time per unassigned spell:
+    /// for the one log line that says so.
+    pub fn unassigned_to_report(&self) -> Option<Duration> {
+        let spell = self.unassigned_too_long()?;
+        (!self.unassigned_reported.swap(true, Ordering::Relaxed)).then_some(spell)
     }
 
     /// Records a fatal client error (the first one wins) and wakes the worker.
@@ -122,6 +183,34 @@ mod tests {
         assert!(!h.is_live(5), "in flight and no progress");
         h.mark_progress();
         assert!(h.is_live(5));
+    }
+
+    #[test]
+    fn readiness_fails_after_the_unassigned_timeout_and_recovers_on_assignment() {
+        let h = Health::default();
+        h.set_connected(true);
+        assert!(h.is_ready(), "check not armed (replay)");
+        h.set_unassigned_timeout(Duration::from_millis(30));
+        assert!(h.is_ready(), "within the timeout");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!h.is_ready(), "never assigned");
+        assert!(h.unassigned_to_report().is_some());
+        assert!(
+            h.unassigned_to_report().is_none(),
+            "reported once per spell"
+        );
+        h.set_assigned(2);
+        assert!(h.is_ready());
+        h.set_assigned(0);
+        assert!(h.is_ready(), "a revoke starts a new spell");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!h.is_ready());
+        assert!(
+            h.unassigned_to_report().is_some(),
+            "a new spell is reported again"
+        );
+        h.set_assigned(1);
+        assert!(h.is_ready() && h.unassigned_too_long().is_none());
     }
 
     #[test]

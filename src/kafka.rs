@@ -112,6 +112,13 @@ impl KafkaContext {
         if matches!(self.role, ClientRole::Consumer) {
             self.health.set_connected(any_up);
             self.metrics.ready.set(i64::from(self.health.is_ready()));
+            if let Some(spell) = self.health.unassigned_to_report() {
+                warn!(
+                    unassigned_secs = spell.as_secs(),
+                    "This group member has held no partitions for longer than \
+                     kafka.unassigned_timeout_ms; /readyz answers 503 until it gets some"
+                );
+            }
         }
     }
 
@@ -286,6 +293,7 @@ impl ConsumerContext for KafkaContext {
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.metrics.assigned_partitions.set(assigned as i64);
+        self.health.set_assigned(assigned);
     }
 }
 

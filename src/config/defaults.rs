@@ -6,6 +6,10 @@ use std::net::SocketAddr;
 pub fn assignor() -> String {
     "cooperative-sticky".into()
 }
+pub fn unassigned_timeout_ms() -> u64 {
+    120_000
+}
+
 pub fn session_timeout_ms() -> u64 {
     45_000
 }

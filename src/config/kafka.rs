@@ -52,6 +52,10 @@ pub struct KafkaConfig {
     pub partition_assignment_strategy: String,
     #[serde(default = "defaults::session_timeout_ms")]
     pub session_timeout_ms: u64,
+    /// A group member holding no partitions for this long turns `/readyz` 503 and logs it
+    /// (a group that forgot it, or more members than partitions); 0 switches it off.
+    #[serde(default = "defaults::unassigned_timeout_ms")]
+    pub unassigned_timeout_ms: u64,
     /// librdkafka statistics interval, feeding the `newsflow_kafka_*` and lag metrics.
     #[serde(default = "defaults::statistics_interval_ms")]
     pub statistics_interval_ms: u64,

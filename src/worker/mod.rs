@@ -269,6 +269,11 @@ pub async fn run(
     };
     match &options.subscription {
         Subscription::Group => {
+            if config.kafka.unassigned_timeout_ms > 0 {
+                health.set_unassigned_timeout(Duration::from_millis(
+                    config.kafka.unassigned_timeout_ms,
+                ));
+            }
             consumer
                 .subscribe(&config.topics.inputs())
                 .context("subscribing to input topics")?;

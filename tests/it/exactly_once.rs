@@ -18,13 +18,12 @@ use newsflow::config::Config;
 use newsflow::enrich::baseline::BaselineEnricher;
 use newsflow::metrics::Metrics;
 use newsflow::worker::RunOptions;
-use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
     InProcessWorker, Topics, WorkerProcess, articles, brokers, committed, create_topics,
-    high_watermarks, mock_config, produce, read_topic, unique,
+    high_watermarks, mock_cluster, mock_config, produce, read_topic, unique,
 };
 
 /// The mock cluster's worker config in exactly-once mode.
@@ -35,16 +34,6 @@ fn eos_config(brokers: &str, group: &str) -> Config {
         "[pipeline]\nenricher = \"baseline\"\nworkers = 2\n\
          [delivery]\nguarantee = \"exactly-once\"\ntransaction_timeout_ms = 10000",
     )
-}
-
-fn mock_cluster(
-    partitions: i32,
-) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("in", partitions, 1).unwrap();
-    cluster.create_topic("out", partitions, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
-    cluster
 }
 
 /// Produces `n` keyed articles spread over the partitions of `in`.

@@ -18,7 +18,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    InProcessWorker, article, committed, header, high_watermarks, mock_config, read_topic,
+    InProcessWorker, article, committed, header, high_watermarks, mock_cluster, mock_config,
+    read_topic,
 };
 
 /// The baseline enricher, except that an article whose body contains `SLOW` sleeps first.
@@ -78,10 +79,7 @@ async fn wait_until(metrics: &Metrics, done: u64, timeout: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_record_is_dead_lettered_as_timeout_and_other_partitions_keep_flowing() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("in", 2, 1).unwrap();
-    cluster.create_topic("out", 2, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
+    let cluster = mock_cluster(2);
     let brokers = cluster.bootstrap_servers();
     // Partition 0: the slow record first, then two good ones; partition 1: five good ones.
     let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];
@@ -129,10 +127,7 @@ async fn slow_record_is_dead_lettered_as_timeout_and_other_partitions_keep_flowi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("in", 1, 1).unwrap();
-    cluster.create_topic("out", 1, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
+    let cluster = mock_cluster(1);
     let brokers = cluster.bootstrap_servers();
     // The slow record holds the only in-flight slot for longer than max.poll.interval.ms.
     let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];

@@ -525,3 +525,15 @@ impl InProcessWorker {
         self.run.await.unwrap()
     }
 }
+
+/// A one-broker mock cluster with `in` and `out` of `partitions` partitions and a
+/// one-partition `dlq`.
+pub fn mock_cluster(
+    partitions: i32,
+) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("in", partitions, 1).unwrap();
+    cluster.create_topic("out", partitions, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    cluster
+}

@@ -6,16 +6,12 @@ use std::time::{Duration, Instant};
 
 use newsflow::enrich::baseline::BaselineEnricher;
 use newsflow::metrics::Metrics;
-use rdkafka::mocking::MockCluster;
 
-use crate::helpers::{InProcessWorker, articles, mock_config, produce, read_topic};
+use crate::helpers::{InProcessWorker, articles, mock_cluster, mock_config, produce, read_topic};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn static_membership_worker_processes_everything_and_commits() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("in", 2, 1).unwrap();
-    cluster.create_topic("out", 2, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
+    let cluster = mock_cluster(2);
     let brokers = cluster.bootstrap_servers();
     let records = articles("s", 0..40);
     produce(&brokers, "in", &records).await;
@@ -37,4 +33,60 @@ async fn static_membership_worker_processes_everything_and_commits() {
             .await
             .unwrap();
     assert_eq!(events.len(), 40);
+}
+
+/// A group member left without partitions (here: two members, one partition) turns
+/// `/readyz` red after `kafka.unassigned_timeout_ms`, and green again once it gets one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_without_partitions_is_not_ready_until_it_gets_one() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    let mut config = mock_config(&brokers, "unassigned", "");
+    config.kafka.statistics_interval_ms = 200;
+    config.kafka.unassigned_timeout_ms = 2000;
+    let a = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let b = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let split = |a: &InProcessWorker, b: &InProcessWorker| {
+        let (na, nb) = (
+            a.metrics.assigned_partitions.get(),
+            b.metrics.assigned_partitions.get(),
+        );
+        match (na, nb) {
+            (1, 0) => Some(true),
+            (0, 1) => Some(false),
+            _ => None,
+        }
+    };
+    // Past the timeout with the single partition settled on one member.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut settled = None;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(a_holds) = split(&a, &b) {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            if split(&a, &b) == Some(a_holds) {
+                settled = Some(a_holds);
+                break;
+            }
+        }
+    }
+    let a_holds = settled.expect("the partition never settled on one member");
+    let (holder, idle) = if a_holds { (a, b) } else { (b, a) };
+    assert!(
+        holder.health.is_ready(),
+        "the member with the partition is ready"
+    );
+    assert!(
+        !idle.health.is_ready(),
+        "a member without partitions past the timeout must not be ready"
+    );
+    // The holder leaves: the idle member takes the partition and turns ready.
+    holder.stop().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && !idle.health.is_ready() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(idle.health.is_ready(), "ready again once assigned");
+    assert_eq!(idle.metrics.assigned_partitions.get(), 1);
+    idle.stop().await.unwrap();
 }
