@@ -5,8 +5,9 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::offsets::TopicPartition;
 use crate::pipeline::RejectReason;
@@ -124,6 +125,36 @@ impl DeadLettered<'_> {
             error = %self.message,
             "Dead-lettered record"
         );
+    }
+}
+
+/// The broker refused a record's dead-letter record in every form: its partition's commits
+/// cannot pass it. Counted, logged with the coordinates, and readiness fails.
+pub struct DeadLetterRefused<'a, E: Display> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a E,
+}
+
+impl<E: Display> DeadLetterRefused<'_, E> {
+    pub fn emit(&self, metrics: &Metrics, health: &Health) {
+        metrics
+            .processing_errors
+            .with_label_values(&["dead_letter_refused"])
+            .inc();
+        error!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            error = %self.error,
+            "The broker refused the dead-letter record, full and bare; this partition's \
+             commits stop at this record until the dead-letter topic accepts it (restart to retry)"
+        );
+        health.set_stuck(format!(
+            "dead-letter record refused for {}/{}/{}",
+            self.topic, self.partition, self.offset
+        ));
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Health {
     unassigned_timeout_ms: AtomicU64,
     /// The current unassigned spell was already reported (logged once).
     unassigned_reported: AtomicBool,
+    /// A record whose partition cannot move on (its dead-letter record refused in both
+    /// forms): not ready until a restart retries it.
+    stuck: Mutex<Option<String>>,
 }
 
 const HOLDS_PARTITIONS: u64 = u64::MAX;
@@ -52,6 +55,7 @@ impl Default for Health {
             unassigned_since_ms: AtomicU64::new(0),
             unassigned_timeout_ms: AtomicU64::new(0),
             unassigned_reported: AtomicBool::new(false),
+            stuck: Mutex::new(None),
         }
     }
 }
@@ -71,6 +75,21 @@ impl Health {
             && !self.shutting_down.load(Ordering::Relaxed)
             && !self.fatal.is_cancelled()
             && self.unassigned_too_long().is_none()
+            && self.stuck().is_none()
+    }
+
+    /// A partition cannot move on past a record (the first reason wins): `/readyz` fails
+    /// from now on, the other partitions keep flowing.
+    pub fn set_stuck(&self, reason: String) {
+        let mut slot = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+    }
+
+    /// Why a partition is stuck, if one is.
+    pub fn stuck(&self) -> Option<String> {
+        self.stuck.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn now_ms(&self) -> u64 {

@@ -317,7 +317,7 @@ impl Metrics {
         for reason in RejectReason::ALL.map(RejectReason::as_str) {
             m.dead_lettered.with_label_values(&[reason]);
         }
-        for kind in ["produce", "commit", "consume"] {
+        for kind in ["produce", "commit", "consume", "dead_letter_refused"] {
             m.processing_errors.with_label_values(&[kind]);
         }
         for stage in ["parse", "normalize", "enrich", "produce"] {

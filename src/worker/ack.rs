@@ -12,7 +12,7 @@ use tracing::{error, warn};
 
 use super::dead_letter::{self, DeadLetterForm};
 use super::{Outcome, Pending, Shared, Subscription};
-use crate::events::DeadLettered;
+use crate::events::{DeadLetterRefused, DeadLettered};
 use crate::pipeline::{RejectReason, Rejection};
 use crate::sink::SinkError;
 use crate::source::InputRecord;
@@ -66,7 +66,7 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
                 Outcome::Event { .. } => DeadLetterForm::Full,
             };
             if let Err(e) = deliver_dead_letter(&shared, &input, &rejection, form).await {
-                error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted");
+                dead_letter_failed(&shared, &input, &e);
                 return;
             }
             Outcome::DeadLetter {
@@ -132,6 +132,24 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
         }
     }
     shared.tracker.notify();
+}
+
+/// A dead-letter record was not delivered, so `input` stays uncommitted: loud when the broker
+/// refused it for good (its partition cannot move on), a plain error line otherwise (the
+/// worker is stopping; the record is redelivered).
+pub(super) fn dead_letter_failed(shared: &Shared, input: &InputRecord, e: &SinkError) {
+    match e {
+        SinkError::Rejected(_) => DeadLetterRefused {
+            topic: &input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            error: e,
+        }
+        .emit(&shared.metrics, &shared.health),
+        _ => {
+            error!(error = %e, offset = input.offset, "Cannot dead-letter record; it stays uncommitted")
+        }
+    }
 }
 
 /// Delivers the dead-letter record for `input`, starting in `form`. If the broker refuses the

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::error;
 
 use super::dead_letter::{self, DeadLetterForm};
 use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
@@ -153,10 +152,28 @@ async fn lane_task(
                     reason: RejectReason::OutputRejected,
                     message: format!("broker refused the event: {e}"),
                 };
-                let dlq =
+                let full =
                     dead_letter::for_run(&shared, &job.input, &rejection, DeadLetterForm::Full);
-                match shared.sink.enqueue(&dlq, &shared.hard_stop).await {
-                    Ok(d) => (
+                let enqueued = match shared.sink.enqueue(&full, &shared.hard_stop).await {
+                    Ok(d) => Ok((full, d)),
+                    // Refused at once in full: the bare form (no payload, our headers only).
+                    Err(SinkError::Rejected(_)) => {
+                        let bare = dead_letter::for_run(
+                            &shared,
+                            &job.input,
+                            &rejection,
+                            DeadLetterForm::Bare,
+                        );
+                        shared
+                            .sink
+                            .enqueue(&bare, &shared.hard_stop)
+                            .await
+                            .map(|d| (bare, d))
+                    }
+                    Err(e) => Err(e),
+                };
+                match enqueued {
+                    Ok((dlq, d)) => (
                         dlq,
                         Outcome::DeadLetter {
                             reason: RejectReason::OutputRejected,
@@ -165,7 +182,7 @@ async fn lane_task(
                         d,
                     ),
                     Err(e) => {
-                        error!(error = %e, offset = job.input.offset, "Cannot dead-letter record; it stays uncommitted");
+                        super::ack::dead_letter_failed(&shared, &job.input, &e);
                         continue;
                     }
                 }

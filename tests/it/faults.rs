@@ -15,6 +15,7 @@ use newsflow::worker::RunOptions;
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
@@ -218,4 +219,60 @@ async fn worker_refuses_to_start_when_the_dead_letter_or_output_topic_is_missing
         );
         assert!(started.elapsed() < Duration::from_secs(15));
     }
+}
+
+/// A poison record whose dead-letter record the broker refuses, full and bare (injected
+/// INVALID_RECORD answers to Produce), cannot be committed past: that must be loud — counted,
+/// and readiness fails naming the record — while later records still come out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_dead_letter_record_is_loud_not_a_silent_freeze() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    produce_to(
+        &brokers,
+        "in",
+        &[(0, "p".into(), b"\xff\xfe not json".to_vec())],
+    )
+    .await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 2],
+    );
+    let mut config = mock_config(&brokers, "refused-dlq", "");
+    config.kafka.statistics_interval_ms = 200;
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let refused = || {
+        worker
+            .metrics
+            .processing_errors
+            .with_label_values(&["dead_letter_refused"])
+            .get()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refused(), 1, "the refusal must be counted");
+    let stuck = worker
+        .health
+        .stuck()
+        .expect("readiness must name the stuck record");
+    assert!(stuck.contains("in/0/0"), "{stuck}");
+    assert!(!worker.health.is_ready());
+    // Later records still come out.
+    let good: Vec<_> = (0..3)
+        .map(|n| (0, format!("g{n}"), article(&format!("g{n}"), n)))
+        .collect();
+    produce_to(&brokers, "in", &good).await;
+    assert!(wait_until(&worker.metrics, 3, Duration::from_secs(20)).await);
+    let summary = worker.stop().await.unwrap();
+    assert_eq!(summary.produced, 3, "{summary:?}");
+    let b = brokers.clone();
+    let committed = tokio::task::spawn_blocking(move || committed(&b, "refused-dlq", "in", 1))
+        .await
+        .unwrap();
+    assert!(
+        committed.get(&0).is_none_or(|&o| o <= 0),
+        "nothing may be committed past the refused record: {committed:?}"
+    );
 }
