@@ -103,6 +103,13 @@ impl OffsetTracker {
         self.partitions.clear();
     }
 
+    /// Whether `offset` is still in flight here: false once its partition was revoked.
+    pub fn is_pending(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.partitions
+            .get(&(topic.to_string(), partition))
+            .is_some_and(|s| s.pending.contains_key(&offset))
+    }
+
     /// Forgets a partition (after it was revoked and committed).
     pub fn remove(&mut self, topic: &str, partition: i32) {
         self.partitions.remove(&(topic.to_string(), partition));

@@ -64,6 +64,16 @@ fn is_permanent(e: &KafkaError) -> bool {
     )
 }
 
+/// How one delivery attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    Delivered,
+    /// A transient failure: send it again (after a back-off).
+    Retry(KafkaError),
+    /// Refused for good, fatal, in a failed transaction, or the hard stop.
+    Failed(SinkError),
+}
+
 /// The producer side of the worker.
 #[derive(Clone)]
 pub struct Sink {
@@ -149,8 +159,60 @@ impl Sink {
         }
     }
 
+    /// Waits for the broker's answer to one delivery attempt.
+    pub async fn attempt(
+        &self,
+        delivery: &mut DeliveryFuture,
+        hard_stop: &CancellationToken,
+    ) -> Attempt {
+        let outcome = tokio::select! {
+            r = delivery => r,
+            _ = hard_stop.cancelled() => {
+                return Attempt::Failed(SinkError::Cancelled(KafkaError::Canceled));
+            }
+        };
+        let error = match outcome {
+            Ok(Ok(_)) => return Attempt::Delivered,
+            Ok(Err((e, _))) => e,
+            Err(_) => KafkaError::Canceled,
+        };
+        if is_fatal(&error) {
+            Attempt::Failed(SinkError::Fatal(error))
+        } else if is_permanent(&error) {
+            Attempt::Failed(SinkError::Rejected(error))
+        } else if self.transactional {
+            Attempt::Failed(SinkError::InTransaction(error))
+        } else {
+            Attempt::Retry(error)
+        }
+    }
+
+    /// Sleeps before retry number `attempt` (0-based) of `record`, counting and logging the
+    /// failure; `Err` at the hard stop.
+    pub async fn back_off(
+        &self,
+        record: &OutRecord,
+        error: KafkaError,
+        attempt: u32,
+        hard_stop: &CancellationToken,
+    ) -> Result<(), SinkError> {
+        let delay = self.backoff.delay(attempt);
+        ProduceFailed {
+            topic: &record.topic,
+            error: &error,
+            retry: Some((attempt.saturating_add(1), delay)),
+        }
+        .emit(&self.metrics);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = hard_stop.cancelled() => Err(SinkError::Cancelled(error)),
+        }
+    }
+
     /// Waits for the broker's acknowledgement of an enqueued record; on a transient
     /// failure re-sends it with exponential back-off until acknowledged or `hard_stop`.
+    /// For a record on its own (a dead-letter record): records whose order matters are
+    /// retried by their partition's ack lane, which re-sends the later ones too.
     pub async fn confirm(
         &self,
         record: &OutRecord,
@@ -159,37 +221,15 @@ impl Sink {
     ) -> Result<(), SinkError> {
         let mut attempt = 0u32;
         loop {
-            let outcome = tokio::select! {
-                r = &mut delivery => r,
-                _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(KafkaError::Canceled)),
-            };
-            let error = match outcome {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err((e, _))) => e,
-                Err(_) => KafkaError::Canceled,
-            };
-            if is_fatal(&error) {
-                return Err(SinkError::Fatal(error));
+            match self.attempt(&mut delivery, hard_stop).await {
+                Attempt::Delivered => return Ok(()),
+                Attempt::Failed(e) => return Err(e),
+                Attempt::Retry(error) => {
+                    self.back_off(record, error, attempt, hard_stop).await?;
+                    attempt = attempt.saturating_add(1);
+                    delivery = self.enqueue(record, hard_stop).await?;
+                }
             }
-            if is_permanent(&error) {
-                return Err(SinkError::Rejected(error));
-            }
-            if self.transactional {
-                return Err(SinkError::InTransaction(error));
-            }
-            let delay = self.backoff.delay(attempt);
-            attempt = attempt.saturating_add(1);
-            ProduceFailed {
-                topic: &record.topic,
-                error: &error,
-                retry: Some((attempt, delay)),
-            }
-            .emit(&self.metrics);
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = hard_stop.cancelled() => return Err(SinkError::Cancelled(error)),
-            }
-            delivery = self.enqueue(record, hard_stop).await?;
         }
     }
 

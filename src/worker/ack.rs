@@ -1,52 +1,107 @@
-//! The ack task: awaits broker acknowledgements, dead-letters refused records, stores
-//! offsets of the contiguous finished prefix.
+//! The ack lanes: await broker acknowledgements in input order per partition, retry
+//! transient failures without reordering, dead-letter refused records, store offsets of the
+//! contiguous finished prefix.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::Utc;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::{error, warn};
 
 use super::dead_letter::{self, DeadLetterForm};
 use super::{Outcome, Pending, Shared, Subscription};
 use crate::events::{DeadLetterRefused, DeadLettered};
 use crate::pipeline::{RejectReason, Rejection};
-use crate::sink::SinkError;
+use crate::sink::{Attempt, SinkError};
 use crate::source::InputRecord;
 
-/// The ack task: acknowledgements (concurrently), retries, offset storing.
-pub(super) async fn ack_task(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>) {
-    let mut tasks = JoinSet::new();
+/// One partition's ack lane: acknowledgements in input order. On a transient failure the
+/// failed record and every later record of the partition already enqueued are sent again,
+/// in order, while the order lane waits (`enqueues`): a retry never puts an older version of
+/// a key after a newer one. A re-sent record that had been delivered comes out twice (same
+/// `event_id`). A revoked partition stops retrying; its new owner reads the records again.
+pub(super) async fn ack_lane(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    enqueues: Arc<tokio::sync::Mutex<()>>,
+) {
+    // Bounded by the in-flight budget: every pending record holds a share of it.
+    let mut queue: VecDeque<Pending> = VecDeque::new();
     loop {
-        tokio::select! {
-            next = rx.recv() => match next {
-                Some(p) => { tasks.spawn(confirm(shared.clone(), p)); }
-                None => break,
+        let mut pending = match queue.pop_front() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
             },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
+        };
+        let mut attempt = 0u32;
+        let result = loop {
+            let error = match shared
+                .sink
+                .attempt(&mut pending.delivery, &shared.hard_stop)
+                .await
+            {
+                Attempt::Delivered => break Ok(()),
+                Attempt::Failed(e) => break Err(e),
+                Attempt::Retry(error) => error,
+            };
+            let input = &pending.input;
+            if !shared
+                .tracker
+                .lock()
+                .is_pending(&input.topic, input.partition, input.offset)
+            {
+                return; // Revoked: nothing of this lane may be produced any more.
+            }
+            if let Err(e) = shared
+                .sink
+                .back_off(&pending.record, error, attempt, &shared.hard_stop)
+                .await
+            {
+                break Err(e);
+            }
+            attempt = attempt.saturating_add(1);
+            let _held = enqueues.lock().await;
+            while let Ok(p) = rx.try_recv() {
+                queue.push_back(p);
+            }
+            if let Err(e) = resend(&shared, &mut pending, &mut queue).await {
+                break Err(e);
+            }
+        };
+        finish(&shared, pending, result).await;
     }
-    while tasks.join_next().await.is_some() {}
 }
 
-async fn confirm(shared: Arc<Shared>, pending: Pending) {
+/// Sends `head` and then every queued record again, in order (the lane's enqueues held).
+async fn resend(
+    shared: &Shared,
+    head: &mut Pending,
+    queue: &mut VecDeque<Pending>,
+) -> Result<(), SinkError> {
+    for p in std::iter::once(head).chain(queue.iter_mut()) {
+        p.delivery = shared.sink.enqueue(&p.record, &shared.hard_stop).await?;
+    }
+    Ok(())
+}
+
+/// Settles one record in input order: counts it, dead-letters a refused one, and stores its
+/// offset once its partition's finished prefix moved.
+async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>) {
     let Pending {
         input,
         record,
-        delivery,
+        delivery: _,
         kind,
         enqueued_at,
         _slot,
         ticket,
     } = pending;
     let m = &shared.metrics;
-    let result = shared
-        .sink
-        .confirm(&record, delivery, &shared.hard_stop)
-        .await;
     let kind = match result {
         Ok(()) => kind,
         Err(SinkError::Rejected(e)) => {
@@ -65,8 +120,8 @@ async fn confirm(shared: Arc<Shared>, pending: Pending) {
                 Outcome::DeadLetter { .. } => DeadLetterForm::Bare,
                 Outcome::Event { .. } => DeadLetterForm::Full,
             };
-            if let Err(e) = deliver_dead_letter(&shared, &input, &rejection, form).await {
-                dead_letter_failed(&shared, &input, &e);
+            if let Err(e) = deliver_dead_letter(shared, &input, &rejection, form).await {
+                dead_letter_failed(shared, &input, &e);
                 return;
             }
             Outcome::DeadLetter {

@@ -2,11 +2,12 @@
 //! input order, stores offsets only for the contiguous prefix of acknowledged records, and
 //! drains, flushes and commits on shutdown.
 //!
-//! Three concurrent tasks joined by bounded channels (a "stage" is a pipeline stage, never
-//! one of these):
+//! Concurrent tasks joined by channels (a "stage" is a pipeline stage, never one of these):
 //! 1. **read** ([`read`]): consume, register the offset, hand the record to the pool;
-//! 2. **order** ([`order`]): await results in input order, enqueue to the producer in order;
-//! 3. **ack** ([`ack`]): await broker acknowledgements, retry transient failures, store
+//! 2. **order** ([`order`]): one lane per input partition awaits results in input order and
+//!    enqueues them to the producer in order;
+//! 3. **ack** ([`ack`]): beside each order lane, an ack lane awaits the broker's
+//!    acknowledgements in order, re-sends from a failed record on (no reordering), stores
 //!    offsets.
 //!
 //! [`bounded`] tracks end offsets for replays; [`dead_letter`] builds dead-letter records.
@@ -352,9 +353,7 @@ pub async fn run(
             tokio::spawn(t.commit_every(every, pass.clone()))
         });
         let (order_tx, order_rx) = mpsc::channel::<Job>(config.pipeline.max_in_flight);
-        let (ack_tx, ack_rx) = mpsc::channel::<Pending>(config.pipeline.max_in_flight);
-        let order = tokio::spawn(order::order_task(shared.clone(), order_rx, ack_tx));
-        let ack = tokio::spawn(ack::ack_task(shared.clone(), ack_rx));
+        let order = tokio::spawn(order::order_task(shared.clone(), order_rx));
         consumed += read::read_task(
             &shared,
             &pool,
@@ -376,7 +375,6 @@ pub async fn run(
             // again from the committed positions.
             shared.hard_stop.cancel();
             let _ = order.await;
-            let _ = ack.await;
             if let Some(c) = committer {
                 let _ = c.await;
             }
@@ -393,11 +391,7 @@ pub async fn run(
         metrics.ready.set(0);
         let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
         let started = Instant::now();
-        let drained = tokio::time::timeout(drain, async {
-            let _ = order.await;
-            let _ = ack.await;
-        })
-        .await;
+        let drained = tokio::time::timeout(drain, order).await;
         if drained.is_err() {
             warn!("Drain deadline passed; unfinished records will be redelivered");
             shared.hard_stop.cancel();

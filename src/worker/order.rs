@@ -42,11 +42,7 @@ fn event_record(options: &RunOptions, event: ProcessedEvent) -> (OutRecord, Outc
 
 /// The order task: routes each record to its partition's lane. Lanes run concurrently, so
 /// a slow record holds back only the later records of its own partition.
-pub(super) async fn order_task(
-    shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Job>,
-    ack_tx: mpsc::Sender<Pending>,
-) {
+pub(super) async fn order_task(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
     // Lane queues need no bound of their own: every job in them holds a share of the
     // in-flight budget, which bounds them all together.
     // Topic, then partition: a record's lane is found without allocating its key.
@@ -61,7 +57,7 @@ pub(super) async fn order_task(
         };
         let lane = partitions.entry(job.input.partition).or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tasks.spawn(lane_task(shared.clone(), rx, ack_tx.clone()));
+            tasks.spawn(lane(shared.clone(), rx));
             tx
         });
         if lane.send(job).is_err() {
@@ -97,11 +93,25 @@ async fn await_result(job: &mut Job, timeout: Duration) -> Processed {
     }
 }
 
-/// One partition's lane: results in input order → producer queue in the same order.
+/// One partition's lane: its order side and its ack lane, side by side.
+async fn lane(shared: Arc<Shared>, rx: mpsc::UnboundedReceiver<Job>) {
+    // Unbounded: every pending record holds a share of the in-flight budget.
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let enqueues = Arc::new(tokio::sync::Mutex::new(()));
+    tokio::join!(
+        lane_task(shared.clone(), rx, ack_tx, enqueues.clone()),
+        super::ack::ack_lane(shared, ack_rx, enqueues),
+    );
+}
+
+/// One partition's order side: results in input order → producer queue in the same order.
+/// Each enqueue and its hand-over to the ack lane happen under `enqueues`, which the ack lane
+/// holds while it re-sends after a failure.
 async fn lane_task(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Job>,
-    ack_tx: mpsc::Sender<Pending>,
+    ack_tx: mpsc::UnboundedSender<Pending>,
+    enqueues: Arc<tokio::sync::Mutex<()>>,
 ) {
     let timeout = Duration::from_millis(shared.config.pipeline.record_timeout_ms);
     loop {
@@ -144,6 +154,7 @@ async fn lane_task(
             },
             None => None,
         };
+        let held = enqueues.lock().await;
         let enqueued_at = Instant::now();
         let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
             Ok(d) => (record, kind, d),
@@ -209,8 +220,9 @@ async fn lane_task(
             _slot: job.slot,
             ticket,
         };
-        if ack_tx.send(pending).await.is_err() {
+        if ack_tx.send(pending).is_err() {
             break;
         }
+        drop(held);
     }
 }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
     InProcessWorker, Topics, WorkerProcess, articles, brokers, committed, create_topics,
-    high_watermarks, mock_cluster, mock_config, produce, read_topic, unique,
+    high_watermarks, mock_cluster, mock_config, produce, read_all, unique,
 };
 
 /// The mock cluster's worker config in exactly-once mode.
@@ -160,12 +160,7 @@ async fn an_abortable_error_aborts_rewinds_and_redoes_the_work() {
     );
     assert_eq!(summary.dead_lettered, 0, "{summary:?}");
     // Every input has an event (the mock shows aborted ones too, so at least one each).
-    let b = brokers.clone();
-    let events = tokio::task::spawn_blocking(move || {
-        read_topic(&b, "out", usize::MAX, Duration::from_secs(5))
-    })
-    .await
-    .unwrap();
+    let events = read_all(&brokers, "out").await;
     let keys: HashSet<String> = events
         .iter()
         .filter_map(|m| rdkafka::Message::key(m).map(|k| String::from_utf8_lossy(k).into_owned()))

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
     InProcessWorker, article, committed, header, high_watermarks, mock_cluster, mock_config,
-    read_topic,
+    read_all, read_topic,
 };
 
 /// The baseline enricher, except that an article whose body contains `SLOW` sleeps first.
@@ -275,4 +275,54 @@ async fn a_refused_dead_letter_record_is_loud_not_a_silent_freeze() {
         committed.get(&0).is_none_or(|&o| o <= 0),
         "nothing may be committed past the refused record: {committed:?}"
     );
+}
+
+/// A delivery that fails transiently (here: the first Produce answered with
+/// TOPIC_AUTHORIZATION_FAILED, as during an ACL change) is retried without reordering the
+/// key: every later record of its partition is sent again after it, so the last event out
+/// for each key is its last version in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_delivery_keeps_the_last_version_of_each_key_last() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    // Versions 0..12 of three keys, in order, one input partition.
+    let records: Vec<_> = (0..12)
+        .map(|v| {
+            let key = format!("k{}", v % 3);
+            let body = serde_json::json!({"id": key, "title": format!("version {v}"), "body": format!("Version {v} of the story.")});
+            (0, key, body.to_string().into_bytes())
+        })
+        .collect();
+    produce_to(&brokers, "in", &records).await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    // One record per produce request, so the refused one is followed by accepted ones.
+    let config = mock_config(
+        &brokers,
+        "retry-order",
+        "[pipeline]\nretry_backoff_initial_ms = 300\n\
+         [kafka.producer_properties]\n\"linger.ms\" = \"0\"\n\"batch.num.messages\" = \"1\"",
+    );
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    assert!(wait_until(&worker.metrics, 12, Duration::from_secs(30)).await);
+    let summary = worker.stop().await.unwrap();
+    assert_eq!(summary.dead_lettered, 0, "{summary:?}");
+    let events = read_all(&brokers, "out").await;
+    let mut last: HashMap<String, String> = HashMap::new();
+    for m in &events {
+        let event: serde_json::Value =
+            serde_json::from_slice(rdkafka::Message::payload(m).unwrap()).unwrap();
+        let key = String::from_utf8_lossy(rdkafka::Message::key(m).unwrap()).into_owned();
+        last.insert(key, event["title"].as_str().unwrap_or_default().to_string());
+    }
+    for (key, version) in [("k0", 9), ("k1", 10), ("k2", 11)] {
+        assert_eq!(
+            last.get(key).map(String::as_str),
+            Some(format!("version {version}").as_str()),
+            "last event of {key} out of {} events",
+            events.len()
+        );
+    }
 }

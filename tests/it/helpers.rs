@@ -537,3 +537,11 @@ pub fn mock_cluster(
     cluster.create_topic("dlq", 1, 1).unwrap();
     cluster
 }
+
+/// Everything in `topic` (until 5 s pass without a new record), read off the async runtime.
+pub async fn read_all(brokers: &str, topic: &str) -> Vec<OwnedMessage> {
+    let (b, t) = (brokers.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || read_topic(&b, &t, usize::MAX, Duration::from_secs(5)))
+        .await
+        .unwrap()
+}
