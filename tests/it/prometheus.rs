@@ -52,7 +52,11 @@ const HISTOGRAMS: &[&str] = &[
 /// Expressions from `--print-promql` that may legitimately return no data on a healthy
 /// worker, each with the reason. Sources `dashboard` and `alert-signal` must return data;
 /// anything listed here must still evaluate without error.
-const MAY_BE_EMPTY: &[(&str, &str)] = &[];
+const MAY_BE_EMPTY: &[(&str, &str)] = &[(
+    "Committed input position per partition [A]",
+    "exactly-once mode only (one series per partition a transaction committed); this worker \
+     runs at-least-once",
+)];
 
 /// Alerts that may be pending on this healthy worker, each with the reason. Every other
 /// alert rule must be inactive.
