@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::dead_letter::{self, DeadLetterForm};
-use super::{Outcome, Pending, Shared, Subscription};
+use super::{Outcome, Pending, Sent, Shared, Subscription};
 use crate::events::{DeadLetterRefused, DeadLettered};
 use crate::pipeline::{RejectReason, Rejection};
 use crate::sink::{Attempt, SinkError};
@@ -40,11 +40,11 @@ pub(super) async fn ack_lane(
         };
         let mut attempt = 0u32;
         let result = loop {
-            let error = match shared
-                .sink
-                .attempt(&mut pending.delivery, &shared.hard_stop)
-                .await
-            {
+            let answer = match &mut pending.sent {
+                Sent::Enqueued(delivery) => shared.sink.attempt(delivery, &shared.hard_stop).await,
+                Sent::Refused(e) => Attempt::Failed(SinkError::Rejected(e.clone())),
+            };
+            let error = match answer {
                 Attempt::Delivered => break Ok(()),
                 Attempt::Failed(e) => break Err(e),
                 Attempt::Retry(error) => error,
@@ -78,13 +78,22 @@ pub(super) async fn ack_lane(
 }
 
 /// Sends `head` and then every queued record again, in order (the lane's enqueues held).
+/// A record refused for good stays refused (and is dead-lettered in its turn); only the
+/// hard stop or a fatal producer ends the re-send.
 async fn resend(
     shared: &Shared,
     head: &mut Pending,
     queue: &mut VecDeque<Pending>,
 ) -> Result<(), SinkError> {
     for p in std::iter::once(head).chain(queue.iter_mut()) {
-        p.delivery = shared.sink.enqueue(&p.record, &shared.hard_stop).await?;
+        if matches!(p.sent, Sent::Refused(_)) {
+            continue;
+        }
+        p.sent = match shared.sink.enqueue(&p.record, &shared.hard_stop).await {
+            Ok(d) => Sent::Enqueued(d),
+            Err(SinkError::Rejected(e)) => Sent::Refused(e),
+            Err(e) => return Err(e),
+        };
     }
     Ok(())
 }
@@ -95,7 +104,7 @@ async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>
     let Pending {
         input,
         record,
-        delivery: _,
+        sent: _,
         kind,
         enqueued_at,
         _slot,
@@ -192,7 +201,7 @@ async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>
 /// A dead-letter record was not delivered, so `input` stays uncommitted: loud when the broker
 /// refused it for good (its partition cannot move on), a plain error line otherwise (the
 /// worker is stopping; the record is redelivered).
-pub(super) fn dead_letter_failed(shared: &Shared, input: &InputRecord, e: &SinkError) {
+fn dead_letter_failed(shared: &Shared, input: &InputRecord, e: &SinkError) {
     match e {
         SinkError::Rejected(_) => DeadLetterRefused {
             topic: &input.topic,

@@ -129,12 +129,21 @@ struct ProcessedEvent {
 struct Pending {
     input: Arc<InputRecord>,
     record: OutRecord,
-    delivery: DeliveryFuture,
+    sent: Sent,
     kind: Outcome,
     enqueued_at: Instant,
     _slot: Slot,
     /// Exactly-once mode: the record's place in the open transaction.
     ticket: Option<Ticket>,
+}
+
+/// What the producer did with a record handed to it.
+enum Sent {
+    /// Queued; the future resolves with the broker's answer.
+    Enqueued(DeliveryFuture),
+    /// Refused for good before sending (too large for the producer, invalid): the ack lane
+    /// dead-letters it.
+    Refused(rdkafka::error::KafkaError),
 }
 
 /// One of the `max_in_flight` places a record holds from read to acknowledgement (or to
@@ -270,11 +279,9 @@ pub async fn run(
     };
     match &options.subscription {
         Subscription::Group => {
-            if config.kafka.unassigned_timeout_ms > 0 {
-                health.set_unassigned_timeout(Duration::from_millis(
-                    config.kafka.unassigned_timeout_ms,
-                ));
-            }
+            // 0 leaves the check off.
+            health
+                .set_unassigned_timeout(Duration::from_millis(config.kafka.unassigned_timeout_ms));
             consumer
                 .subscribe(&config.topics.inputs())
                 .context("subscribing to input topics")?;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::dead_letter::{self, DeadLetterForm};
-use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Shared};
+use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Sent, Shared};
 use crate::event::{CONTENT_TYPE, SCHEMA_VERSION};
 use crate::pipeline::{RejectReason, Rejection, StageTimings};
 use crate::sink::{OutRecord, SinkError};
@@ -156,48 +156,10 @@ async fn lane_task(
         };
         let held = enqueues.lock().await;
         let enqueued_at = Instant::now();
-        let (record, kind, delivery) = match shared.sink.enqueue(&record, &shared.hard_stop).await {
-            Ok(d) => (record, kind, d),
-            Err(SinkError::Rejected(e)) => {
-                let rejection = Rejection {
-                    reason: RejectReason::OutputRejected,
-                    message: format!("broker refused the event: {e}"),
-                };
-                let full =
-                    dead_letter::for_run(&shared, &job.input, &rejection, DeadLetterForm::Full);
-                let enqueued = match shared.sink.enqueue(&full, &shared.hard_stop).await {
-                    Ok(d) => Ok((full, d)),
-                    // Refused at once in full: the bare form (no payload, our headers only).
-                    Err(SinkError::Rejected(_)) => {
-                        let bare = dead_letter::for_run(
-                            &shared,
-                            &job.input,
-                            &rejection,
-                            DeadLetterForm::Bare,
-                        );
-                        shared
-                            .sink
-                            .enqueue(&bare, &shared.hard_stop)
-                            .await
-                            .map(|d| (bare, d))
-                    }
-                    Err(e) => Err(e),
-                };
-                match enqueued {
-                    Ok((dlq, d)) => (
-                        dlq,
-                        Outcome::DeadLetter {
-                            reason: RejectReason::OutputRejected,
-                            message: rejection.message,
-                        },
-                        d,
-                    ),
-                    Err(e) => {
-                        super::ack::dead_letter_failed(&shared, &job.input, &e);
-                        continue;
-                    }
-                }
-            }
+        let sent = match shared.sink.enqueue(&record, &shared.hard_stop).await {
+            Ok(d) => Sent::Enqueued(d),
+            // Refused for good (e.g. too large): the ack lane dead-letters it, in order.
+            Err(SinkError::Rejected(e)) => Sent::Refused(e),
             Err(SinkError::Cancelled(_)) => continue,
             // The worker stops (see `worker::run`); this record stays uncommitted.
             Err(SinkError::Fatal(_)) => return,
@@ -214,7 +176,7 @@ async fn lane_task(
         let pending = Pending {
             input: job.input,
             record,
-            delivery,
+            sent,
             kind,
             enqueued_at,
             _slot: job.slot,

@@ -326,3 +326,52 @@ async fn a_retried_delivery_keeps_the_last_version_of_each_key_last() {
         );
     }
 }
+
+/// An event the producer refuses before sending (larger than its `message.max.bytes`) is
+/// dead-lettered as `output_rejected` — in the bare form when the full one (carrying the
+/// input) is refused too — and its partition moves on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_refused_at_enqueue_is_dead_lettered_and_its_partition_moves_on() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    let body = "The talks in Oslo were described as constructive. ".repeat(30);
+    let input = serde_json::json!({"id": "a0", "title": "Talks in Oslo", "body": body});
+    produce_to(
+        &brokers,
+        "in",
+        &[(0, "a0".into(), input.to_string().into_bytes())],
+    )
+    .await;
+    // Smaller than the event and than the input (so the full dead-letter record is refused
+    // too), larger than the bare one.
+    let config = mock_config(
+        &brokers,
+        "refused-event",
+        "[kafka.producer_properties]\n\"message.max.bytes\" = \"1000\"",
+    );
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    assert!(wait_until(&worker.metrics, 1, Duration::from_secs(20)).await);
+    let rejected = worker
+        .metrics
+        .dead_lettered
+        .with_label_values(&["output_rejected"])
+        .get();
+    let summary = worker.stop().await.unwrap();
+    assert_eq!(rejected, 1, "{summary:?}");
+    assert_eq!(summary.produced, 0, "{summary:?}");
+    let dead = read_all(&brokers, "dlq").await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        header(&dead[0], "newsflow.error.class").as_deref(),
+        Some("output_rejected")
+    );
+    assert!(
+        rdkafka::Message::payload(&dead[0]).is_none_or(<[u8]>::is_empty),
+        "the bare form carries no payload"
+    );
+    let b = brokers.clone();
+    let committed = tokio::task::spawn_blocking(move || committed(&b, "refused-event", "in", 1))
+        .await
+        .unwrap();
+    assert_eq!(committed.get(&0), Some(&1), "the partition moves on");
+}
