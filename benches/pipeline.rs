@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 3;
 
+/// The bench's worker config; `NEWSFLOW_BENCH_CONFIG` appends TOML (for experiments, e.g.
+/// `[pipeline]` settings).
 fn config(brokers: &str, suffix: &str) -> Config {
+    let extra = std::env::var("NEWSFLOW_BENCH_CONFIG").unwrap_or_default();
     let text = format!(
         r#"
         [kafka]
@@ -33,22 +36,61 @@ fn config(brokers: &str, suffix: &str) -> Config {
         listen = "127.0.0.1:0"
         [shutdown]
         drain_timeout_ms = 5000
+        {extra}
         "#
     );
     Config::from_toml_str(&text, "bench", Vec::new()).expect("bench config")
 }
 
-async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> (RunSummary, f64) {
+/// CPU seconds this process has used (user + system, every thread: the worker and, on the
+/// mock cluster, the in-process broker), from /proc/self/stat; `None` off Linux.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux architecture newsflow builds for.
+    Some(ticks as f64 / 100.0)
+}
+
+/// One timed run: the summary, wall seconds (first record read → last acknowledged) and the
+/// CPU seconds the process used in that time.
+struct Timed {
+    summary: RunSummary,
+    secs: f64,
+    cpu: Option<f64>,
+}
+
+impl Timed {
+    fn report(&self, what: &str, n: u64) {
+        let rate = n as f64 / self.secs;
+        let cpu = match self.cpu {
+            Some(cpu) => format!(
+                ", {cpu:.2} CPU-s = {:.0} articles per CPU-second ({:.0}% of 2 cores busy)",
+                n as f64 / cpu,
+                100.0 * cpu / self.secs / 2.0
+            ),
+            None => String::new(),
+        };
+        println!(
+            "{what}: {} events + {} dead-lettered in {:.2} s = {rate:.0} articles/s{cpu}",
+            self.summary.produced, self.summary.dead_lettered, self.secs
+        );
+    }
+}
+
+async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> Timed {
     let app = App::without_server().expect("metrics");
     let metrics = app.metrics.clone();
     let shutdown = CancellationToken::new();
     let bounded = matches!(options.subscription, Subscription::Bounded { .. });
     let run = tokio::spawn(app.run(config, options, None, shutdown.clone()));
-    let mut first: Option<Instant> = None;
+    let mut first: Option<(Instant, Option<f64>)> = None;
     loop {
         let consumed = Metrics::total(&metrics.messages_consumed);
         if first.is_none() && consumed > 0 {
-            first = Some(Instant::now());
+            first = Some((Instant::now(), cpu_seconds()));
         }
         let done =
             Metrics::total(&metrics.events_produced) + Metrics::total(&metrics.dead_lettered);
@@ -57,10 +99,23 @@ async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> (
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    let secs = first.map_or(0.0, |(f, _)| f.elapsed().as_secs_f64());
+    let stages: Vec<String> = ["parse", "normalize", "enrich", "produce"]
+        .iter()
+        .map(|stage| {
+            let h = metrics.stage_duration.with_label_values(&[stage]);
+            let mean_ms = 1000.0 * h.get_sample_sum() / h.get_sample_count().max(1) as f64;
+            format!("{stage} {mean_ms:.2} ms")
+        })
+        .collect();
+    println!("  mean per record: {}", stages.join(", "));
+    let cpu = match (first.and_then(|(_, c)| c), cpu_seconds()) {
+        (Some(start), Some(end)) => Some(end - start),
+        _ => None,
+    };
     shutdown.cancel();
     let summary = run.await.expect("join").expect("worker");
-    (summary, secs)
+    Timed { summary, secs, cpu }
 }
 
 #[tokio::main]
@@ -154,25 +209,17 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         started.elapsed().as_secs_f64()
     );
 
-    let (live, secs) = run_until_done(cfg.clone(), RunOptions::live(&cfg), n).await;
-    println!(
-        "live worker: {} events + {} dead-lettered in {secs:.2} s = {:.0} articles/s (first record read → last acknowledged)",
-        live.produced,
-        live.dead_lettered,
-        n as f64 / secs
-    );
+    run_until_done(cfg.clone(), RunOptions::live(&cfg), n)
+        .await
+        .report("live worker (first record read → last acknowledged)", n);
     // Once more in a fresh group over the same (now warm) topic: separates the broker's
     // first-read cost from the worker's.
     let mut again = cfg.clone();
     again.kafka.group_id = format!("{}-again", cfg.kafka.group_id);
     again.topics.output = second_topic.clone();
-    let (live2, secs) = run_until_done(again.clone(), RunOptions::live(&again), n).await;
-    println!(
-        "live worker, second group: {} events + {} dead-lettered in {secs:.2} s = {:.0} articles/s",
-        live2.produced,
-        live2.dead_lettered,
-        n as f64 / secs
-    );
+    run_until_done(again.clone(), RunOptions::live(&again), n)
+        .await
+        .report("live worker, second group", n);
 
     let planner: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -194,11 +241,7 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         extra_headers: vec![("newsflow.replay.id".into(), b"bench".to_vec())],
         rate_limit: None,
     };
-    let (replay, secs) = run_until_done(cfg.clone(), options, n).await;
-    println!(
-        "replay: {} events + {} dead-lettered in {secs:.2} s = {:.0} articles/s",
-        replay.produced,
-        replay.dead_lettered,
-        n as f64 / secs
-    );
+    run_until_done(cfg.clone(), options, n)
+        .await
+        .report("replay", n);
 }

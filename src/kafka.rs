@@ -5,7 +5,8 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -143,17 +144,24 @@ impl KafkaContext {
                         .remove_label_values(&labels);
                     continue;
                 }
-                if p.consumer_lag_stored >= 0 {
+                let lag = Lag {
+                    stored: p.consumer_lag_stored,
+                    committed: p.consumer_lag,
+                    low: p.lo_offset,
+                    high: p.hi_offset,
+                };
+                let unfinished = lag.unfinished();
+                if let Some(messages) = unfinished {
                     self.metrics
                         .consumer_lag
                         .with_label_values(&labels)
-                        .set(p.consumer_lag_stored);
+                        .set(messages);
                 }
-                if p.consumer_lag >= 0 {
+                if let Some(messages) = lag.uncommitted() {
                     self.metrics
                         .consumer_committed_lag
                         .with_label_values(&labels)
-                        .set(p.consumer_lag);
+                        .set(messages);
                 }
                 let (oldest_pending, last_done) =
                     tracker.oldest_unfinished_ts(topic_name, p.partition);
@@ -161,7 +169,7 @@ impl KafkaContext {
                     (Some(ts), _) => now_ms - ts,
                     // Nothing in flight but records wait unread: they are at most as old as
                     // the time since the last record we finished was written.
-                    (None, Some(ts)) if p.consumer_lag_stored > 0 => now_ms - ts,
+                    (None, Some(ts)) if unfinished.is_some_and(|l| l > 0) => now_ms - ts,
                     _ => 0,
                 };
                 self.metrics
@@ -169,6 +177,41 @@ impl KafkaContext {
                     .with_label_values(&labels)
                     .set(age_ms.max(0) as f64 / 1000.0);
             }
+        }
+    }
+}
+
+/// A partition's lags as librdkafka's statistics give them (-1: not known).
+struct Lag {
+    /// End offset minus the last stored (finished) position.
+    stored: i64,
+    /// End offset minus the committed position.
+    committed: i64,
+    low: i64,
+    high: i64,
+}
+
+impl Lag {
+    /// Records not yet finished. Before this member stores its first position librdkafka
+    /// reports -1; the worker then starts from the committed position, or from the start of
+    /// the partition (`auto.offset.reset=earliest`) when the group has none, so the lag is
+    /// known as soon as the end offset is.
+    fn unfinished(&self) -> Option<i64> {
+        if self.stored >= 0 {
+            Some(self.stored)
+        } else {
+            self.uncommitted()
+        }
+    }
+
+    /// Records past the group's committed position (all of the partition when none).
+    fn uncommitted(&self) -> Option<i64> {
+        if self.committed >= 0 {
+            Some(self.committed)
+        } else if self.high >= 0 && self.low >= 0 {
+            Some(self.high - self.low)
+        } else {
+            None
         }
     }
 }
@@ -354,11 +397,66 @@ pub fn consumer_config(config: &Config, group_id: &str) -> ClientConfig {
     c
 }
 
-/// Producer settings: idempotent, acks from all replicas, room for the largest event; with
-/// `transactional_id`, transactional (exactly-once mode).
-pub fn producer_config(config: &Config, transactional_id: Option<&str>) -> ClientConfig {
+/// Bytes a record batch and its record framing add to the key, value and headers that
+/// librdkafka counts against `message.max.bytes` (61-byte batch header, varints, header
+/// lengths), with room to spare: the broker counts them against the topic's limit.
+const BATCH_FRAMING: usize = 512;
+
+/// How long the start-up waits for the output topic's configuration.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The output topic's `max.message.bytes` as its broker describes it (DescribeConfigs), or
+/// `None` when the broker does not report it (the caller then sizes for the largest event).
+pub async fn topic_max_message_bytes(config: &Config, topic: &str) -> Option<usize> {
+    let admin: AdminClient<DefaultClientContext> = match base_config(config).create() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %config.redact(&e.to_string()), "Cannot create an admin client to read topic limits");
+            return None;
+        }
+    };
+    // A broker answers in milliseconds; one without DescribeConfigs (librdkafka's mock
+    // cluster) never answers, and the worker's start waits this long for nothing.
+    let options = AdminOptions::new().request_timeout(Some(DESCRIBE_TIMEOUT));
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
+        .await;
+    let value = match described.as_deref() {
+        Ok([Ok(resource)]) => resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.parse::<usize>().ok()),
+        Ok([Err(code)]) => {
+            warn!(topic, error = %code, "The broker did not describe the topic's configuration");
+            None
+        }
+        Ok(_) => None,
+        Err(e) => {
+            warn!(topic, error = %e, "The broker did not describe the topic's configuration");
+            None
+        }
+    };
+    if value.is_none() {
+        info!(
+            topic,
+            "The broker reports no max.message.bytes for the topic; events are sized for \
+             pipeline.max_message_bytes and the broker has the last word"
+        );
+    }
+    value
+}
+
+/// Producer settings: idempotent, acks from all replicas; with `transactional_id`,
+/// transactional (exactly-once mode). `output_limit` is the output topic's
+/// `max.message.bytes`: no event or batch is made larger than the topic takes, so the broker
+/// never refuses a batch of good events for its size (an event alone too large is refused
+/// at enqueue and dead-lettered by itself). Unknown, there is room for the largest event.
+pub fn producer_config(
+    config: &Config,
+    transactional_id: Option<&str>,
+    output_limit: Option<usize>,
+) -> ClientConfig {
     let mut c = base_config(config);
-    let max_bytes = (config.pipeline.max_message_bytes * 4).max(1 << 20) + (64 << 10);
     // message.timeout.ms=0: the idempotent producer retries transient failures itself, in
     // order, for as long as it takes; only permanent errors come back to newsflow, so a long
     // outage cannot reorder events that share a key. A transactional producer must give up
@@ -369,8 +467,7 @@ pub fn producer_config(config: &Config, transactional_id: Option<&str>) -> Clien
     };
     c.set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", message_timeout)
-        .set("message.max.bytes", max_bytes.to_string());
+        .set("message.timeout.ms", message_timeout);
     if let Some(id) = transactional_id {
         c.set("transactional.id", id).set(
             "transaction.timeout.ms",
@@ -380,5 +477,102 @@ pub fn producer_config(config: &Config, transactional_id: Option<&str>) -> Clien
     for (key, value) in &config.kafka.producer_properties.0 {
         c.set(key, value);
     }
+    let (max_bytes, batch_bytes) = producer_sizes(config, output_limit);
+    c.set("message.max.bytes", max_bytes.to_string());
+    if let Some(b) = batch_bytes {
+        c.set("batch.size", b.to_string());
+    }
     c
+}
+
+/// `message.max.bytes` and (with a known topic limit) `batch.size`: the configured values,
+/// lowered to what the output topic takes.
+fn producer_sizes(config: &Config, output_limit: Option<usize>) -> (usize, Option<usize>) {
+    let configured = |key: &str| {
+        config
+            .kafka
+            .producer_properties
+            .0
+            .get(key)
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    // librdkafka's bounds: message.max.bytes ≥ 1000, batch.size ≥ 1.
+    match output_limit {
+        None => {
+            let room = (config.pipeline.max_message_bytes * 4).max(1 << 20) + (64 << 10);
+            (configured("message.max.bytes").unwrap_or(room), None)
+        }
+        Some(limit) => {
+            let fits = limit.saturating_sub(BATCH_FRAMING).max(1000);
+            let max_bytes = configured("message.max.bytes").map_or(fits, |m| m.min(fits));
+            // librdkafka's default batch.size is 1,000,000 bytes.
+            let batch = configured("batch.size").unwrap_or(1_000_000).min(fits);
+            (max_bytes, Some(batch))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[kafka]\nbootstrap_servers = \"b:1\"\ngroup_id = \"g\"\n{extra}\n[topics]\n\
+             input = \"in\"\noutput = \"out\"\ndead_letter = \"dlq\"\n"
+        );
+        Config::from_toml_str(&text, "t", Vec::new()).unwrap()
+    }
+
+    fn get(c: &ClientConfig, key: &str) -> Option<usize> {
+        c.get(key).and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn lag_is_known_as_soon_as_the_end_offset_is() {
+        let lag = |stored, committed, low, high| {
+            let l = Lag {
+                stored,
+                committed,
+                low,
+                high,
+            };
+            (l.unfinished(), l.uncommitted())
+        };
+        assert_eq!(lag(3, 7, 0, 10), (Some(3), Some(7)));
+        // Nothing stored yet: from the committed position.
+        assert_eq!(lag(-1, 7, 0, 10), (Some(7), Some(7)));
+        // No committed position either: the whole partition, from its start.
+        assert_eq!(lag(-1, -1, 4, 10), (Some(6), Some(6)));
+        // No end offset yet.
+        assert_eq!(lag(-1, -1, -1, -1), (None, None));
+    }
+
+    #[test]
+    fn events_and_batches_fit_the_output_topic() {
+        let c = producer_config(&config(""), None, Some(20_000));
+        let max = get(&c, "message.max.bytes").unwrap();
+        let batch = get(&c, "batch.size").unwrap();
+        assert!(max + BATCH_FRAMING <= 20_000, "{max}");
+        assert!(batch + BATCH_FRAMING <= 20_000, "{batch}");
+        // A larger configured value is lowered; a smaller one is kept.
+        let big = "[kafka.producer_properties]\n\"batch.size\" = \"5000000\"\n\
+                   \"message.max.bytes\" = \"9000000\"";
+        let c = producer_config(&config(big), None, Some(20_000));
+        assert_eq!(get(&c, "message.max.bytes"), Some(max));
+        assert_eq!(get(&c, "batch.size"), Some(batch));
+        let small = "[kafka.producer_properties]\n\"batch.size\" = \"3000\"";
+        let c = producer_config(&config(small), None, Some(20_000));
+        assert_eq!(get(&c, "batch.size"), Some(3000));
+    }
+
+    #[test]
+    fn without_a_known_limit_there_is_room_for_the_largest_event() {
+        let c = producer_config(&config(""), None, None);
+        assert!(get(&c, "message.max.bytes").unwrap() > 4 << 20);
+        assert_eq!(c.get("batch.size"), None);
+        let set = "[kafka.producer_properties]\n\"message.max.bytes\" = \"1000\"";
+        let c = producer_config(&config(set), None, None);
+        assert_eq!(get(&c, "message.max.bytes"), Some(1000));
+    }
 }

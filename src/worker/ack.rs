@@ -152,7 +152,11 @@ async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>
             entity_counts,
             sentiment,
         } => {
-            m.events_produced.with_label_values(&[&record.topic]).inc();
+            // Exactly-once mode counts it when its transaction commits.
+            match &ticket {
+                Some(t) => t.produced(&record.topic),
+                None => m.events_produced.with_label_values(&[&record.topic]).inc(),
+            }
             for (t, n) in entity_counts {
                 m.entities_extracted
                     .with_label_values(&[t.as_str()])

@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::enrich::{Enricher, EntityType};
 use crate::events::{CommitCause, Committed};
 use crate::health::Health;
-use crate::kafka::{ClientRole, KafkaContext, producer_config};
+use crate::kafka::{ClientRole, KafkaContext, producer_config, topic_max_message_bytes};
 use crate::metrics::Metrics;
 use crate::offsets::SharedTracker;
 use crate::pipeline::{Processor, RejectReason, Rejection, StageTimings};
@@ -232,7 +232,12 @@ pub async fn run(
             member.as_deref(),
         )
     });
-    let producer = producer_config(&config, transactional_id.as_deref())
+    check_topics(&consumer, &config, &options, &shutdown).await?;
+    let output_limit = topic_max_message_bytes(&config, &options.output_topic).await;
+    if let Some(limit) = output_limit {
+        info!(topic = %options.output_topic, max_message_bytes = limit, "Events and batches sized for the output topic");
+    }
+    let producer = producer_config(&config, transactional_id.as_deref(), output_limit)
         .create_with_context(KafkaContext::new(
             ClientRole::Producer,
             metrics.clone(),
@@ -249,7 +254,6 @@ pub async fn run(
         metrics.clone(),
         transactional_id.is_some(),
     );
-    check_topics(&consumer, &config, &options, &shutdown).await?;
     let txn = match &transactional_id {
         None => None,
         Some(id) => {

@@ -111,6 +111,18 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The record was an event acknowledged on `topic`: it counts as produced if and when
+    /// the transaction commits.
+    pub fn produced(&self, topic: &str) {
+        let mut produced = self.txn.produced.lock().unwrap_or_else(|p| p.into_inner());
+        match produced.get_mut(topic) {
+            Some(n) => *n += 1,
+            None => {
+                produced.insert(topic.to_string(), 1);
+            }
+        }
+    }
+
     pub fn settle(mut self) {
         self.settled = true;
     }
@@ -146,6 +158,9 @@ pub struct Transactions {
     handed: Handed,
     /// Records handed over in the open transaction.
     records: AtomicU64,
+    /// Events acknowledged in the open transaction, per output topic: they count in
+    /// `newsflow_events_produced_total` only once it commits (an aborted one's never do).
+    produced: Mutex<HashMap<String, u64>>,
     /// A ticket was dropped unsettled: the open transaction must abort.
     unsettled: AtomicBool,
     phase: Mutex<Phase>,
@@ -204,6 +219,7 @@ impl Transactions {
             gate: Arc::new(RwLock::new(())),
             handed: Handed::default(),
             records: AtomicU64::new(0),
+            produced: Mutex::new(HashMap::new()),
             unsettled: AtomicBool::new(false),
             phase: Mutex::new(Phase::Open),
             committing: Mutex::new(OpenSince(Instant::now())),
@@ -314,6 +330,12 @@ impl Transactions {
                     .transaction_duration
                     .observe(open.0.elapsed().as_secs_f64());
                 self.metrics.transaction_records.observe(records as f64);
+                for (topic, n) in self.take_produced() {
+                    self.metrics
+                        .events_produced
+                        .with_label_values(&[&topic])
+                        .inc_by(n);
+                }
                 for ((topic, partition), pos) in &positions {
                     self.metrics
                         .transaction_committed_offset
@@ -352,6 +374,11 @@ impl Transactions {
             info!(?cause, ?outcome, "Transaction ended");
         }
         outcome
+    }
+
+    /// The events acknowledged in the open transaction, forgotten.
+    fn take_produced(&self) -> HashMap<String, u64> {
+        std::mem::take(&mut *self.produced.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn set_phase(&self, phase: Phase) {
@@ -414,6 +441,7 @@ impl Transactions {
     fn abort(&self) -> Committed {
         match self.producer.abort_transaction(self.timeout) {
             Ok(()) => {
+                self.take_produced();
                 self.metrics
                     .transactions
                     .with_label_values(&["aborted"])
@@ -438,6 +466,7 @@ impl Transactions {
         self.tracker.lock().clear();
         self.unsettled.store(false, Ordering::Relaxed);
         self.records.store(0, Ordering::Relaxed);
+        self.take_produced();
         let assignment = self.consumer.assignment()?;
         let mut seek = TopicPartitionList::new();
         let mut unknown = TopicPartitionList::new();

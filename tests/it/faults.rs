@@ -146,8 +146,9 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
     });
     let worker = InProcessWorker::start(&config, enricher);
     let metrics = worker.metrics.clone();
-    // While the slow record is processing, the partition is paused, not abandoned.
-    let deadline = Instant::now() + Duration::from_secs(8);
+    // While the slow record is processing, the partition is paused, not abandoned (the
+    // mock cluster never answers DescribeConfigs: the start waits 3 s for it).
+    let deadline = Instant::now() + Duration::from_secs(12);
     let mut saw_pause = false;
     while Instant::now() < deadline && !saw_pause {
         saw_pause = metrics.backpressure_paused.get() == 1;
@@ -186,6 +187,35 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
         .await
         .unwrap();
     assert_eq!(committed, HashMap::from([(0, 6)]));
+}
+
+/// A budget used up for a moment (the lanes settle their records within milliseconds) is
+/// waited out without pausing the partitions: every pause made librdkafka drop its prefetched
+/// records and refetch them ~0.5 s later, which capped throughput at `max_in_flight` records
+/// per half second.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_used_up_for_a_moment_does_not_pause_the_partitions() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    let records: Vec<_> = (0..60)
+        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
+        .collect();
+    produce_to(&brokers, "in", &records).await;
+    let config = mock_config(&brokers, "brief-budget", "[pipeline]\nmax_in_flight = 2");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pauses_seen = 0;
+    while Instant::now() < deadline && Metrics::total(&metrics.events_produced) < 60 {
+        pauses_seen += metrics.backpressure_paused.get();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let summary = worker.stop().await.unwrap();
+    assert_eq!(summary.produced, 60, "{summary:?}");
+    assert_eq!(
+        pauses_seen, 0,
+        "the partition was paused for a brief shortage"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,4 +404,50 @@ async fn an_event_refused_at_enqueue_is_dead_lettered_and_its_partition_moves_on
         .await
         .unwrap();
     assert_eq!(committed.get(&0), Some(&1), "the partition moves on");
+}
+
+/// The lag gauges are there from the first statistics after assignment, even while the
+/// partition's first record is still being processed (nothing stored, nothing committed):
+/// an alert on `newsflow_consumer_lag_messages` sees a worker stuck from its start.
+#[tokio::test(flavor = "multi_thread")]
+async fn lag_is_reported_before_the_first_record_finishes() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    let mut records = vec![(0, "s".to_string(), slow_article("s"))];
+    records.extend((0..4).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    produce_to(&brokers, "in", &records).await;
+    let mut config = mock_config(&brokers, "lag-from-start", "");
+    config.kafka.statistics_interval_ms = 200;
+    config.pipeline.record_timeout_ms = 60_000;
+    let enricher = SlowOnMarker {
+        sleep: Duration::from_secs(8),
+    };
+    let worker = InProcessWorker::start(&config, Arc::new(enricher));
+    // Read from what the registry exports: looking the series up by label would create it.
+    let lag = || {
+        worker
+            .metrics
+            .registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "newsflow_consumer_lag_messages")
+            .flat_map(|f| f.get_metric().iter())
+            .find(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "partition" && l.value() == "0")
+            })
+            .map(|m| m.get_gauge().value())
+    };
+    // The mock cluster never answers DescribeConfigs: the start waits 3 s for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lag().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        lag(),
+        Some(5.0),
+        "five records unfinished, none stored or committed"
+    );
+    worker.stop().await.unwrap();
 }

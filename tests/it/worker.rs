@@ -385,3 +385,70 @@ async fn events_with_the_same_key_keep_input_order() {
         assert_eq!(seqs, sorted, "{key} out of order");
     }
 }
+
+/// The output topic's `max.message.bytes` (read with DescribeConfigs at start-up) bounds
+/// every event and batch: an event too large for the topic is dead-lettered by itself as
+/// `output_rejected`, and the good events around it come out.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_too_large_for_the_output_topic_is_dead_lettered_alone() {
+    use rdkafka::ClientConfig;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let Some(brokers) = brokers() else { return };
+    let topics = Topics {
+        input: unique("in"),
+        output: unique("out"),
+        dead_letter: unique("dlq"),
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let new = [
+        NewTopic::new(&topics.input, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.output, 1, TopicReplication::Fixed(1))
+            .set("max.message.bytes", "20000"),
+        NewTopic::new(&topics.dead_letter, 1, TopicReplication::Fixed(1)),
+    ];
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let big_body = "The talks in Oslo were described as constructive. ".repeat(600);
+    let big = serde_json::json!({"id": "big", "title": "Talks in Oslo", "body": big_body});
+    let mut records = articles("s", 0..20);
+    records.insert(10, ("big".into(), big.to_string().into_bytes()));
+    produce(&brokers, &topics.input, &records).await;
+
+    let group = unique("group");
+    let mut worker = WorkerProcess::start(&brokers, &topics, &group, &[]);
+    worker.wait_ready(Duration::from_secs(30)).await;
+    let events = read_topic(&brokers, &topics.output, 20, Duration::from_secs(60));
+    let dead = read_topic(&brokers, &topics.dead_letter, 1, Duration::from_secs(30));
+    worker.signal("TERM");
+    assert!(worker.wait_exit(Duration::from_secs(30)).is_some());
+    let ids: HashSet<String> = events
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.key().unwrap()).into_owned())
+        .collect();
+    assert_eq!(ids.len(), 20, "every small event comes out: {ids:?}");
+    assert!(!ids.contains("big"));
+    assert!(
+        events
+            .iter()
+            .all(|m| m.payload().map_or(0, <[u8]>::len) <= 20_000)
+    );
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        header(&dead[0], "newsflow.source.offset").as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        header(&dead[0], "newsflow.error.class").as_deref(),
+        Some("output_rejected")
+    );
+}
