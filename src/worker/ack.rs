@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rdkafka::consumer::Consumer as _;
+use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::dead_letter::{self, DeadLetterForm};
+use super::refusals::{Next, Refused};
+use super::txn::Transactions;
 use super::{Outcome, Pending, Sent, Shared, Subscription};
 use crate::events::{DeadLetterRefused, DeadLettered};
 use crate::pipeline::{RejectReason, Rejection};
@@ -104,12 +107,20 @@ async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>
     let Pending {
         input,
         record,
-        sent: _,
+        sent,
         kind,
         enqueued_at,
         _slot,
         ticket,
     } = pending;
+    // A broker refusal fails an exactly-once transaction (a record refused before it was
+    // enqueued does not): it aborts, and the redo dead-letters the record.
+    if let (Err(SinkError::Rejected(e)), Some(txn), Sent::Enqueued(_), Some(_)) =
+        (&result, &shared.txn, &sent, &ticket)
+    {
+        refused_in_transaction(shared, txn, &input, &kind, e);
+        return; // The ticket is dropped unsettled: the transaction aborts.
+    }
     let m = &shared.metrics;
     let kind = match result {
         Ok(()) => kind,
@@ -200,6 +211,42 @@ async fn finish(shared: &Shared, pending: Pending, result: Result<(), SinkError>
         }
     }
     shared.tracker.notify();
+}
+
+/// Remembers what the broker refused inside the transaction, and says what the redo sends.
+fn refused_in_transaction(
+    shared: &Shared,
+    txn: &Transactions,
+    input: &InputRecord,
+    kind: &Outcome,
+    error: &KafkaError,
+) {
+    let sent = match kind {
+        Outcome::Event { .. } => Refused::Event,
+        Outcome::DeadLetter { reason, message } => Refused::DeadLetter {
+            reason: *reason,
+            message,
+        },
+    };
+    let tp = (input.topic.clone(), input.partition);
+    match txn.refused(tp, input.offset, sent, &error.to_string()).next {
+        Next::DeadLetter(form) => warn!(
+            topic = %input.topic,
+            partition = input.partition,
+            offset = input.offset,
+            error = %error,
+            ?form,
+            "The broker refused the record inside a transaction; it is dead-lettered when the \
+             aborted transaction is redone"
+        ),
+        Next::Stuck => DeadLetterRefused {
+            topic: &input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            error,
+        }
+        .emit(&shared.metrics, &shared.health),
+    }
 }
 
 /// A dead-letter record was not delivered, so `input` stays uncommitted: loud when the broker

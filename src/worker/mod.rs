@@ -22,6 +22,7 @@ mod budget;
 mod dead_letter;
 mod order;
 mod read;
+mod refusals;
 pub mod txn;
 
 pub use dead_letter::dead_letter_record;

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::dead_letter::{self, DeadLetterForm};
+use super::refusals::{Next, Refusal};
 use super::{Job, Outcome, Pending, Processed, ProcessedEvent, RunOptions, Sent, Shared};
 use crate::event::{CONTENT_TYPE, SCHEMA_VERSION};
 use crate::pipeline::{RejectReason, Rejection, StageTimings};
@@ -145,6 +146,34 @@ async fn lane_task(
                     message: rejection.message,
                 },
             ),
+        };
+        // Exactly-once mode: a record the broker refused in an aborted pass of this
+        // transaction is dead-lettered now (see `refusals`).
+        let (record, kind) = match shared.txn.as_ref().and_then(|t| {
+            t.refusal(
+                &(job.input.topic.clone(), job.input.partition),
+                job.input.offset,
+            )
+        }) {
+            None => (record, kind),
+            // Loud already (see `ack`): not handed over, so its partition's commits stop
+            // at it, as in at-least-once mode.
+            Some(Refusal {
+                next: Next::Stuck, ..
+            }) => continue,
+            Some(Refusal {
+                reason,
+                message,
+                next: Next::DeadLetter(form),
+            }) => {
+                let rejection = Rejection { reason, message };
+                let record = dead_letter::for_run(&shared, &job.input, &rejection, form);
+                let kind = Outcome::DeadLetter {
+                    reason,
+                    message: rejection.message,
+                };
+                (record, kind)
+            }
         };
         // Exactly-once mode: no hand-over while a transaction commits.
         let admitted = match &shared.txn {

@@ -34,6 +34,8 @@ use crate::metrics::Metrics;
 use crate::offsets::{SharedTracker, TopicPartition};
 use crate::source::Consumer;
 
+use super::refusals::{Refusal, Refusals, Refused};
+
 /// What to do about a failed transactional call (librdkafka's classification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovery {
@@ -163,6 +165,8 @@ pub struct Transactions {
     produced: Mutex<HashMap<String, u64>>,
     /// A ticket was dropped unsettled: the open transaction must abort.
     unsettled: AtomicBool,
+    /// Records the broker refused for good: their redo is dead-lettered (see `refusals`).
+    refusals: Mutex<Refusals>,
     phase: Mutex<Phase>,
     /// One commit at a time (the interval task and a revoke may both ask).
     committing: Mutex<OpenSince>,
@@ -221,6 +225,7 @@ impl Transactions {
             records: AtomicU64::new(0),
             produced: Mutex::new(HashMap::new()),
             unsettled: AtomicBool::new(false),
+            refusals: Mutex::new(Refusals::default()),
             phase: Mutex::new(Phase::Open),
             committing: Mutex::new(OpenSince(Instant::now())),
             sent: Mutex::new(HashMap::new()),
@@ -266,6 +271,33 @@ impl Transactions {
             txn: self.clone(),
             settled: false,
         }
+    }
+
+    /// What the redo sends for the record at `offset` of `tp`, if the broker refused it in
+    /// an earlier pass.
+    pub(super) fn refusal(&self, tp: &TopicPartition, offset: i64) -> Option<Refusal> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tp, offset)
+            .cloned()
+    }
+
+    /// The broker refused what was `sent` for the record at `offset` of `tp`: the open
+    /// transaction aborts (its ticket is dropped unsettled) and the redo sends the returned
+    /// refusal's dead-letter form instead.
+    pub(super) fn refused(
+        &self,
+        tp: TopicPartition,
+        offset: i64,
+        sent: Refused<'_>,
+        error: &str,
+    ) -> Refusal {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refused(tp, offset, sent, error)
+            .clone()
     }
 
     /// A record of the open transaction could not be handed over: the transaction aborts.
@@ -342,6 +374,10 @@ impl Transactions {
                         .with_label_values(&[topic.as_str(), &partition.to_string()])
                         .set(*pos);
                 }
+                self.refusals
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .committed(&positions);
                 self.sent
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -170,6 +170,33 @@ async fn an_abortable_error_aborts_rewinds_and_redoes_the_work() {
     assert_eq!(keys.len(), 20, "one key per input article");
 }
 
+/// A record the broker refuses for good (INVALID_RECORD) fails its transaction, which must
+/// abort; redone, the same record would be refused again, forever. The worker remembers it:
+/// the redo dead-letters it instead, the partition moves on, and the aborts stop.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_refused_inside_a_transaction_is_dead_lettered_on_the_redo() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    produce_inputs(&brokers, "r", 1).await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 1],
+    );
+    let config = eos_config(&brokers, "eos-refused");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    let metrics = worker.metrics.clone();
+    let (_, ends) = offsets(&brokers, "eos-refused", 1).await;
+    wait_for_transaction_positions(&metrics, &ends, 1).await;
+    let aborted = metrics.transactions.with_label_values(&["aborted"]).get();
+    let summary = worker.stop().await.unwrap();
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(summary.produced, 0, "{summary:?}");
+    assert_eq!(
+        aborted, 1,
+        "one abort, then the redo dead-letters the record"
+    );
+}
+
 /// A producer fenced by a newer one with the same `transactional.id` is a zombie: it must
 /// stop, non-zero, without committing. The mock cluster gives every InitProducerId a new
 /// producer id instead of bumping the epoch of the one with the same `transactional.id`, so
