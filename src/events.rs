@@ -12,10 +12,10 @@ use crate::metrics::Metrics;
 use crate::offsets::TopicPartition;
 use crate::pipeline::RejectReason;
 
-/// Polling the consumer failed; the read task retries after `retry_in`.
+/// Polling the consumer reported an error; librdkafka recovers by itself, the read task
+/// polls on.
 pub struct ConsumeFailed<'a, E: Display> {
     pub error: &'a E,
-    pub retry_in: Duration,
 }
 
 impl<E: Display> ConsumeFailed<'_, E> {
@@ -24,7 +24,7 @@ impl<E: Display> ConsumeFailed<'_, E> {
             .processing_errors
             .with_label_values(&["consume"])
             .inc();
-        warn!(error = %self.error, retry_in_ms = self.retry_in.as_millis() as u64, "Consume failed; retrying");
+        warn!(error = %self.error, "Consume failed; librdkafka retries");
     }
 }
 

@@ -221,18 +221,31 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!(config.redact(&e.to_string())))
         .context("creating the Kafka consumer")?,
     );
+    // This member's name: the static membership id, else the pod's host name.
+    let member = config
+        .kafka
+        .group_instance_id
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok());
     let transactional_id = config.delivery.exactly_once().then(|| {
-        let member = config
-            .kafka
-            .group_instance_id
-            .clone()
-            .or_else(|| std::env::var("HOSTNAME").ok());
         config.delivery.transactional_id(
             &options.group_id,
             &config.kafka.group_id,
             member.as_deref(),
         )
     });
+    // Which process wrote a record: for operators, and for the chaos run's check that no
+    // event comes from a worker that no longer owned its input partition.
+    let mut options = options;
+    options.extra_headers.push((
+        "newsflow.worker".to_string(),
+        format!(
+            "{}/{}",
+            member.as_deref().unwrap_or("newsflow"),
+            std::process::id()
+        )
+        .into_bytes(),
+    ));
     check_topics(&consumer, &config, &options, &shutdown).await?;
     let output_limit = topic_max_message_bytes(&config, &options.output_topic).await;
     if let Some(limit) = output_limit {

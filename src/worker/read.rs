@@ -20,7 +20,6 @@ use crate::enrich::EntityType;
 use crate::event::{Provenance, rfc3339};
 use crate::events::ConsumeFailed;
 use crate::pipeline::{Processor, RejectReason, Rejection};
-use crate::retry::Backoff;
 use crate::source::InputRecord;
 
 /// How long the read task waits for a share of the in-flight budget before it pauses its
@@ -36,10 +35,8 @@ enum Polled {
     /// A record to process.
     Record(OwnedMessage),
     /// Nothing to process (an end-of-partition event, a record past a replay's end, a
-    /// consume error already waited out).
+    /// consume error, which librdkafka recovers from by itself).
     Nothing,
-    /// Shutdown was requested while waiting.
-    Stop,
 }
 
 /// The read task's state between polls.
@@ -48,8 +45,6 @@ struct Reader<'a> {
     shutdown: &'a CancellationToken,
     /// Bounded runs: the partitions still to read, with their end offsets.
     remaining: Option<HashMap<(String, i32), i64>>,
-    /// Consecutive consume errors (for the back-off).
-    errors: u32,
     /// Whether the assignment is paused because the in-flight budget is used up.
     paused: bool,
     /// Records that arrived from a partition that was not paused yet (assigned while the
@@ -69,21 +64,15 @@ impl Reader<'_> {
                 }
                 return Polled::Nothing;
             }
+            // Informational: librdkafka reports each failed (re)connect and fetch here and
+            // recovers by itself, at its own back-off. Sleeping on them as well made a worker
+            // sleep out the errors queued during an outage one by one (up to 10 s each)
+            // after the broker was back; polling on is what recovers soonest.
             Err(e) => {
-                let delay = Backoff::from_config(&shared.config.pipeline).delay(self.errors);
-                self.errors = self.errors.saturating_add(1);
-                ConsumeFailed {
-                    error: &e,
-                    retry_in: delay,
-                }
-                .emit(&shared.metrics);
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => return Polled::Stop,
-                    _ = tokio::time::sleep(delay) => return Polled::Nothing,
-                }
+                ConsumeFailed { error: &e }.emit(&shared.metrics);
+                return Polled::Nothing;
             }
         };
-        self.errors = 0;
         if let Some(ends) = self.remaining.as_mut() {
             let tp = (message.topic().to_string(), message.partition());
             match ends.get(&tp) {
@@ -179,7 +168,6 @@ impl Reader<'_> {
                         self.held.push_back(m);
                     }
                     Polled::Nothing => {}
-                    Polled::Stop => return None,
                 },
             }
         }
@@ -207,7 +195,6 @@ pub(super) async fn read_task(
             Subscription::Group => None,
             Subscription::Bounded { ends, .. } => Some(ends.clone()),
         },
-        errors: 0,
         paused: false,
         held: VecDeque::new(),
     };
@@ -227,7 +214,6 @@ pub(super) async fn read_task(
                 match polled {
                     Polled::Record(m) => m,
                     Polled::Nothing => continue,
-                    Polled::Stop => break,
                 }
             }
         };

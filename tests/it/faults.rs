@@ -451,3 +451,41 @@ async fn lag_is_reported_before_the_first_record_finishes() {
     );
     worker.stop().await.unwrap();
 }
+
+/// librdkafka reports every failed reconnect during a broker outage as a consume error and
+/// recovers by itself. The worker used to sleep a growing back-off (up to 10 s) on each of
+/// them, so after the broker came back it slept out the queued errors one by one before
+/// reading again (a chaos run saw a worker idle for minutes after a broker restart).
+#[tokio::test(flavor = "multi_thread")]
+async fn records_flow_again_soon_after_a_broker_outage() {
+    let cluster = mock_cluster(1);
+    let brokers = cluster.bootstrap_servers();
+    let first: Vec<_> = (0..3)
+        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
+        .collect();
+    produce_to(&brokers, "in", &first).await;
+    let config = mock_config(&brokers, "outage", "");
+    let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
+    assert!(wait_until(&worker.metrics, 3, Duration::from_secs(20)).await);
+    cluster.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    cluster.broker_up(1).unwrap();
+    let back = Instant::now();
+    let later: Vec<_> = (3..6)
+        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
+        .collect();
+    produce_to(&brokers, "in", &later).await;
+    // librdkafka's own reconnect back-off is at most 10 s (reconnect.backoff.max.ms).
+    let flowed = wait_until(&worker.metrics, 6, Duration::from_secs(20)).await;
+    let took = back.elapsed();
+    let errors = worker
+        .metrics
+        .processing_errors
+        .with_label_values(&["consume"])
+        .get();
+    let summary = worker.stop().await.unwrap();
+    assert!(
+        flowed,
+        "records did not flow within {took:?} of the broker's return ({errors} consume errors): {summary:?}"
+    );
+}
