@@ -101,7 +101,8 @@ class Worker:
         self.bootstrap = bootstrap
         self.proc = None
         self.exits = []
-        self.runs = []  # one per process: {"pid", "log", "ended"}
+        self.runs = []  # one per process: {"writer", "log", "ended"}
+        self.all_runs = []  # shared by every worker (set by main)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -114,17 +115,29 @@ class Worker:
             "NEWSFLOW__KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
             "HOSTNAME": f"worker-{self.idx}",
         })
-        path = os.path.join(self.workdir, f"worker-{self.idx}-{len(self.runs)}.log")
+        path = os.path.join(self.workdir, f"worker-{self.idx}-starting.log")
         out = open(path, "ab")
         self.proc = subprocess.Popen(
             [self.binary, "run", "--config", self.config, "--log-format", "json"],
             env=env, stdout=out, stderr=subprocess.STDOUT)
-        self.runs.append({"pid": self.proc.pid, "log": path, "ended": None})
+        named = os.path.join(self.workdir, f"worker-{self.idx}-{self.proc.pid}.log")
+        os.rename(path, named)  # the child keeps writing to it
+        run = {"writer": f"worker-{self.idx}/{self.proc.pid}", "log": named, "ended": None}
+        self.runs.append(run)
+        self.all_runs.append(run)
+        save_runs(self.workdir, self.all_runs)
 
     def ended(self):
         """Notes when the last process ended (at the latest: now)."""
         if self.runs and self.runs[-1]["ended"] is None and not self.running():
             self.runs[-1]["ended"] = time.time()
+            save_runs(self.workdir, self.all_runs)
+
+
+def save_runs(workdir, runs):
+    """Every worker process of the run, for the check (`--check-only` reads it again)."""
+    with open(os.path.join(workdir, "runs.json"), "w") as f:
+        json.dump(runs, f)
 
     def stop(self, sig):
         if not self.running():
@@ -171,12 +184,9 @@ def ownership(run):
     return spans
 
 
-def foreign_records(workers, records, slack=0.5):
+def foreign_records(runs, records, slack=0.5):
     """Records whose writer did not own their input partition when it wrote them."""
-    owners = {}
-    for w in workers:
-        for run in w.runs:
-            owners[f"worker-{w.idx}/{run['pid']}"] = ownership(run)
+    owners = {run["writer"]: ownership(run) for run in runs}
     foreign = []
     for partition, when, writer in records:
         spans = owners.get(writer, {}).get(partition, [])
@@ -267,11 +277,13 @@ class CatchUp(threading.Thread):
         self.halt = threading.Event()
 
     def fault(self, label):
-        pos = None
-        while pos is None:
-            pos = positions(self.bootstrap)
+        started = time.time()
+        pos = positions(self.bootstrap)
+        if pos is None:
+            log(f"broker did not answer; catch-up after {label} not measured")
+            return
         with self.lock:
-            self.open.append((label, time.time(), pos[1]))
+            self.open.append((label, started, pos[1]))
 
     def run(self):
         while not self.halt.wait(1.0):
@@ -298,14 +310,14 @@ def read_all(bootstrap, topic):
     out = {}
     try:
         for p in range(PARTITIONS):
-            _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
             records = []
-            if high > 0:
-                c.assign([TopicPartition(topic, p, 0)])
-                while len(records) < high:
-                    m = c.poll(5.0)
+            if high > low:
+                c.assign([TopicPartition(topic, p, low)])
+                while True:
+                    m = c.poll(60.0)  # Tansu can take long to serve a cold read
                     if m is None:
-                        raise RuntimeError(f"{topic}[{p}]: read {len(records)} of {high}")
+                        raise RuntimeError(f"{topic}[{p}]: read {len(records)} of {high - low}")
                     if m.error():
                         continue
                     records.append(m)
@@ -362,13 +374,17 @@ def chaos(broker, workers, catchup, duration, rng):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tansu", required=True)
-    ap.add_argument("--newsflow", required=True)
+    ap.add_argument("--newsflow")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--minutes", type=float, default=10)
-    ap.add_argument("--rate", type=float, default=200, help="input records per second")
+    ap.add_argument("--rate", type=float, default=40, help="input records per second")
     ap.add_argument("--keys", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check-only", action="store_true",
+                    help="check an earlier run's workdir again (its broker storage and logs)")
     args = ap.parse_args()
+    if args.check_only:
+        check_only(args)
     rng = random.Random(args.seed)
     random.seed(args.seed)
 
@@ -401,6 +417,9 @@ level = "info"
 """)
     workers = [Worker(i, args.newsflow, config, args.workdir, broker.bootstrap)
                for i in range(3)]
+    all_runs = []
+    for w in workers:
+        w.all_runs = all_runs
     for w in workers:
         w.start()
     keys = [f"k{i:04d}" for i in range(args.keys)]
@@ -430,11 +449,43 @@ level = "info"
     catchup.halt.set()
     for w in workers:
         w.stop(signal.SIGTERM)
-    committed, ends = positions(broker.bootstrap)
+    info = {
+        "minutes": args.minutes, "rate": args.rate, "faults": counts,
+        "exits": {w.idx: w.exits for w in workers}, "refused_inputs": feed.failed,
+        "drained_after": drained_after, "catchup": catchup.done,
+        "unmeasured": len(catchup.open),
+    }
+    with open(os.path.join(args.workdir, "info.json"), "w") as f:
+        json.dump(info, f)
+    ok = check(broker, all_runs, info)
+    broker.stop()
+    sys.exit(0 if ok else 1)
 
+
+def inputs_of(bootstrap):
+    """{(partition, offset): (key, version)} from the input topic itself."""
+    inputs = {}
+    for p, records in read_all(bootstrap, INPUT).items():
+        for m in records:
+            title = json.loads(m.value())["title"]
+            inputs[(p, m.offset())] = (m.key().decode(), int(title.rsplit(" ", 1)[1]))
+    return inputs
+
+
+def check(broker, runs, info):
+    """Reads the topics and the group's offsets, prints the figures; True when all hold."""
+    pos = None
+    for _ in range(10):
+        pos = positions(broker.bootstrap)
+        if pos:
+            break
+    if pos is None:
+        log("the broker does not answer offset requests any more (see broker.log)")
+        return False
+    committed, ends = pos
+    inputs = inputs_of(broker.bootstrap)
     outputs = read_all(broker.bootstrap, OUTPUT)
     dead = read_all(broker.bootstrap, DEAD_LETTER)
-    broker.stop()
 
     covered, produced = {}, 0
     last_out = {}  # key -> input offset of its last event out
@@ -465,44 +516,68 @@ level = "info"
             note_writer(m, src[0])
             covered[src] = covered.get(src, 0) + 1
             produced += 1
-    last_in = {}
-    for (p, off), (key, _) in feed.inputs.items():
-        if off > last_in.get(key, (-1, -1))[1]:
-            last_in[key] = (p, off)
-    missing = [src for src in feed.inputs if src not in covered]
+    last_in = {}  # key -> (version, input offset) of its last version in
+    for (_, off), (key, version) in inputs.items():
+        if version > last_in.get(key, (-1, -1))[0]:
+            last_in[key] = (version, off)
+    missing = [src for src in inputs if src not in covered]
     wrong_last = [k for k, (_, off) in last_in.items() if last_out.get(k) != off]
     not_committed = {p: (committed.get(p), e) for p, e in ends.items()
                      if committed.get(p) != e}
     dup = produced - len(covered)
-    foreign = foreign_records(workers, written)
+    foreign = foreign_records(runs, written) if runs else None
 
     print()
     print("== chaos run ==")
-    print(f"duration: {args.minutes:.1f} min of faults, everything committed "
-          f"{drained_after:.0f} s after the start")
-    print(f"faults: {counts}")
-    print(f"worker exits: { {w.idx: w.exits for w in workers} }")
-    print(f"input records: {len(feed.inputs)} ({feed.failed} refused to the producer)")
+    if info:
+        print(f"duration: {info['minutes']:.1f} min of faults at {info['rate']:.0f} records/s, "
+              f"everything committed {info['drained_after']:.0f} s after the start")
+        print(f"faults: {info['faults']}")
+        print(f"worker exits: {info['exits']}")
+        print(f"inputs refused to the producer: {info['refused_inputs']}")
+    print(f"input records: {len(inputs)}, keys: {len(last_in)}, worker processes: {len(runs)}")
     print(f"records out: {produced} (events and dead-letter records), "
           f"dead-letter: {sum(len(r) for r in dead.values())}")
-    print(f"duplicates: {dup} = {100.0 * dup / max(1, len(feed.inputs)):.1f} % of the input")
+    print(f"duplicates: {dup} = {100.0 * dup / max(1, len(inputs)):.1f} % of the input")
     print(f"per-key reorderings along the way (an earlier version out after a later one, "
           f"the redo after a crash): {reorders}")
-    secs = sorted(s for _, s in catchup.done)
-    for label, s in catchup.done:
-        print(f"  catch-up after {label}: {s:.1f} s")
-    if secs:
-        print(f"catch-up: median {secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s "
-              f"over {len(secs)} faults ({len(catchup.open)} never measured)")
+    if info:
+        secs = sorted(s for _, s in info["catchup"])
+        for label, s in info["catchup"]:
+            print(f"  catch-up after {label}: {s:.1f} s")
+        if secs:
+            print(f"catch-up: median {secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s "
+                  f"over {len(secs)} faults ({info['unmeasured']} never measured)")
     print(f"missing inputs: {len(missing)} {missing[:10]}")
     print(f"keys whose last event is not their last version: {len(wrong_last)} "
           f"{wrong_last[:10]}")
     print(f"partitions with committed != end: {not_committed}")
-    print(f"records written by a worker that did not own their input partition then: "
-          f"{len(foreign)} {foreign[:10]}")
+    if foreign is None:
+        print("records written by a worker that did not own their input partition then: "
+              "not checked (no runs.json)")
+    else:
+        print(f"records written by a worker that did not own their input partition then: "
+              f"{len(foreign)} {foreign[:10]}")
     ok = (not missing and not wrong_last and not not_committed and not foreign
-          and feed.failed == 0)
+          and not (info or {}).get("refused_inputs"))
     print("RESULT:", "PASS" if ok else "FAIL")
+    return ok
+
+
+def check_only(args):
+    """Checks an earlier run's broker storage and logs again (`--check-only`)."""
+    broker = Broker(args.tansu, args.workdir)
+    broker.start()
+
+    def load(name, default):
+        path = os.path.join(args.workdir, name)
+        if not os.path.exists(path):
+            return default
+        with open(path) as f:
+            return json.load(f)
+
+    ok = check(broker, load("runs.json", []), load("info.json", None))
+    broker.stop(signal.SIGKILL)
     sys.exit(0 if ok else 1)
 
 

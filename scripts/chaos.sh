@@ -5,14 +5,16 @@
 # checks that nothing was lost, every key's last event is its last version, and the
 # committed offsets equal the end offsets, and prints the duplicate share and the catch-up
 # time after each fault (scripts/chaos.py). Exit status 0 only when every check holds.
-# Usage: scripts/chaos.sh [MINUTES] [RATE] [SEED]   (defaults 10, 200 records/s, 1)
+# Usage: scripts/chaos.sh [MINUTES] [RATE] [SEED]   (defaults 10, 40 records/s, 1)
+# Check a finished run again (its broker storage and logs stay in the printed directory):
+#   ~/.cache/newsflow/venv/bin/python scripts/chaos.py --tansu ~/.cargo/bin/tansu --workdir DIR --check-only
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/broker.sh
 source scripts/broker.sh
 
 MINUTES="${1:-10}"
-RATE="${2:-200}"
+RATE="${2:-40}"
 SEED="${3:-1}"
 ensure_debian_packages
 ensure_tansu
