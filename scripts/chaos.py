@@ -133,12 +133,6 @@ class Worker:
             self.runs[-1]["ended"] = time.time()
             save_runs(self.workdir, self.all_runs)
 
-
-def save_runs(workdir, runs):
-    """Every worker process of the run, for the check (`--check-only` reads it again)."""
-    with open(os.path.join(workdir, "runs.json"), "w") as f:
-        json.dump(runs, f)
-
     def stop(self, sig):
         if not self.running():
             self.ended()
@@ -151,6 +145,12 @@ def save_runs(workdir, runs):
             code = self.proc.wait()
         self.ended()
         self.exits.append((signal.Signals(sig).name, code))
+
+
+def save_runs(workdir, runs):
+    """Every worker process of the run, for the check (`--check-only` reads it again)."""
+    with open(os.path.join(workdir, "runs.json"), "w") as f:
+        json.dump(runs, f)
 
 
 PARTITION = re.compile(r'\("([^"]+)", (\d+)\)')
