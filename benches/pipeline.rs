@@ -17,6 +17,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 3;
+/// How long the paced (latency) run writes.
+const PACED_SECS: f64 = 20.0;
 
 /// The bench's worker config; `NEWSFLOW_BENCH_CONFIG` appends TOML (for experiments, e.g.
 /// `[pipeline]` settings).
@@ -54,6 +56,29 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// Resident memory of this process now and at its peak (VmRSS, VmHWM), in MB; `None` off
+/// Linux. It holds the bench's input (every article, once) as well as the worker, and on
+/// the mock cluster the in-process broker with every topic's records too.
+fn memory_mb() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = |key: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse::<f64>().ok()
+    };
+    Some((kb("VmRSS:")? / 1024.0, kb("VmHWM:")? / 1024.0))
+}
+
+/// The smallest bucket bound at or below which a share `q` of the observations fall.
+fn quantile_bound(h: &prometheus::Histogram, q: f64) -> f64 {
+    let m = prometheus::core::Metric::metric(h);
+    let hist = m.get_histogram();
+    let total = hist.get_sample_count() as f64;
+    hist.get_bucket()
+        .iter()
+        .find(|b| b.cumulative_count() as f64 >= q * total)
+        .map_or(f64::INFINITY, |b| b.upper_bound())
+}
+
 /// One timed run: the summary, wall seconds (first record read → last acknowledged) and the
 /// CPU seconds the process used in that time.
 struct Timed {
@@ -63,6 +88,10 @@ struct Timed {
 }
 
 impl Timed {
+    fn rate(&self, n: u64) -> f64 {
+        n as f64 / self.secs
+    }
+
     fn report(&self, what: &str, n: u64) {
         let rate = n as f64 / self.secs;
         let cpu = match self.cpu {
@@ -73,8 +102,12 @@ impl Timed {
             ),
             None => String::new(),
         };
+        let memory = match memory_mb() {
+            Some((rss, peak)) => format!("; resident {rss:.0} MB, peak {peak:.0} MB"),
+            None => String::new(),
+        };
         println!(
-            "{what}: {} events + {} dead-lettered in {:.2} s = {rate:.0} articles/s{cpu}",
+            "{what}: {} events + {} dead-lettered in {:.2} s = {rate:.0} articles/s{cpu}{memory}",
             self.summary.produced, self.summary.dead_lettered, self.secs
         );
     }
@@ -133,7 +166,7 @@ async fn main() {
     let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     println!("== librdkafka mock cluster (in-process broker) ==");
     let suffix = "mock".to_string();
-    for t in ["in", "out", "dlq", "second", "replay"] {
+    for t in ["in", "out", "dlq", "second", "replay", "paced"] {
         mock.create_topic(&format!("bench-{t}-{suffix}"), PARTITIONS, 1)
             .expect("mock topic");
     }
@@ -157,12 +190,14 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         .expect("admin");
     let replay_topic = format!("bench-replay-{suffix}");
     let second_topic = format!("bench-second-{suffix}");
+    let paced_topic = format!("bench-paced-{suffix}");
     let topics: Vec<NewTopic> = [
         &cfg.topics.input,
         &cfg.topics.output,
         &cfg.topics.dead_letter,
         &second_topic,
         &replay_topic,
+        &paced_topic,
     ]
     .iter()
     .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
@@ -209,9 +244,9 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         started.elapsed().as_secs_f64()
     );
 
-    run_until_done(cfg.clone(), RunOptions::live(&cfg), n)
-        .await
-        .report("live worker (first record read → last acknowledged)", n);
+    let live = run_until_done(cfg.clone(), RunOptions::live(&cfg), n).await;
+    live.report("live worker (first record read → last acknowledged)", n);
+    let live_rate = live.rate(n);
     // Once more in a fresh group over the same (now warm) topic: separates the broker's
     // first-read cost from the worker's.
     let mut again = cfg.clone();
@@ -244,4 +279,74 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
     run_until_done(cfg.clone(), options, n)
         .await
         .report("replay", n);
+
+    let mut paced_cfg = cfg.clone();
+    paced_cfg.kafka.group_id = format!("{}-paced", cfg.kafka.group_id);
+    paced_cfg.topics.input = paced_topic;
+    paced(&brokers, paced_cfg, lines, live_rate / 2.0).await;
+}
+
+/// End-to-end latency at half the live worker's maximum rate: a producer writes articles at
+/// `rate` per second for `PACED_SECS` into a fresh topic while a worker in its own group
+/// reads it; latency is the worker's own histogram (input record timestamp, taken when the
+/// bench hands the record to its producer, to the event's acknowledgement).
+async fn paced(brokers: &str, mut cfg: Config, lines: &[String], rate: f64) {
+    // librdkafka's mock cluster holds a fetch that finds no data for the whole
+    // fetch.wait.max.ms (500 ms by default) even when records arrive meanwhile
+    // (`rdkafka_mock_handlers.c`: "If there was no data, delay up to MaxWait"), which a
+    // Kafka broker does not; a short wait keeps that artefact out of the latency.
+    cfg.kafka
+        .consumer_properties
+        .0
+        .insert("fetch.wait.max.ms".into(), "10".into());
+    let app = App::without_server().expect("metrics");
+    let metrics = app.metrics.clone();
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(app.run(cfg.clone(), RunOptions::live(&cfg), None, shutdown.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics.assigned_partitions.get() < i64::from(PARTITIONS) {
+        if Instant::now() > deadline {
+            println!("paced run skipped: the worker got no assignment within 30 s");
+            shutdown.cancel();
+            let _ = run.await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    let n = (rate * PACED_SECS) as usize;
+    let started = Instant::now();
+    for i in 0..n {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let key = format!("p{i}");
+        let record = FutureRecord::to(&cfg.topics.input)
+            .key(&key)
+            .payload(&lines[i % lines.len()]);
+        // Dropped delivery futures still deliver; a full queue would be a bench bug.
+        drop(producer.send_result(record).expect("paced producer queue"));
+    }
+    loop {
+        let done =
+            Metrics::total(&metrics.events_produced) + Metrics::total(&metrics.dead_lettered);
+        if done >= n as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let h = &metrics.end_to_end_latency;
+    let mean_ms = 1000.0 * h.get_sample_sum() / h.get_sample_count().max(1) as f64;
+    println!(
+        "paced at {rate:.0} articles/s (half the live rate) for {PACED_SECS:.0} s: {} articles, \
+         end-to-end latency mean {mean_ms:.1} ms, p50 ≤ {:.0} ms, p99 ≤ {:.0} ms (histogram bounds)",
+        h.get_sample_count(),
+        1000.0 * quantile_bound(h, 0.5),
+        1000.0 * quantile_bound(h, 0.99),
+    );
+    shutdown.cancel();
+    run.await.expect("join").expect("worker");
 }
