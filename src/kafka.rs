@@ -327,6 +327,12 @@ impl ConsumerContext for KafkaContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            // librdkafka keeps a partition's pause across a revoke and a new assignment: a
+            // partition the read task paused (in-flight budget used up) and lost (session
+            // timeout during a broker outage) came back paused and was never read again.
+            // A new assignment starts unpaused; the read task pauses it again if its budget
+            // is still used up.
+            let _ = consumer.resume(tpl);
             let assigned: Vec<TopicPartition> = tpl
                 .elements()
                 .iter()
