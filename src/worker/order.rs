@@ -149,12 +149,12 @@ async fn lane_task(
         };
         // Exactly-once mode: a record the broker refused in an aborted pass of this
         // transaction is dead-lettered now (see `refusals`).
-        let (record, kind) = match shared.txn.as_ref().and_then(|t| {
-            t.refusal(
-                &(job.input.topic.clone(), job.input.partition),
-                job.input.offset,
-            )
-        }) {
+        let input = &job.input;
+        let (record, kind) = match shared
+            .txn
+            .as_ref()
+            .and_then(|t| t.refusal(&input.topic, input.partition, input.offset))
+        {
             None => (record, kind),
             // Loud already (see `ack`): not handed over, so its partition's commits stop
             // at it, as in at-least-once mode.

@@ -51,13 +51,19 @@ pub(super) struct Refusals {
 }
 
 impl Refusals {
-    /// What the redo must send for the record at `offset`, if it was refused before.
-    pub fn get(&self, tp: &TopicPartition, offset: i64) -> Option<&Refusal> {
-        self.by_position.get(&(tp.clone(), offset))
+    /// What the redo must send for the record at `offset`, if it was refused before. Called
+    /// for every record in exactly-once mode: nothing is allocated while nothing is refused.
+    pub fn get(&self, topic: &str, partition: i32, offset: i64) -> Option<&Refusal> {
+        if self.by_position.is_empty() {
+            return None;
+        }
+        self.by_position
+            .get(&((topic.to_string(), partition), offset))
     }
 
     /// The broker refused what was sent for the record at `offset` with `error`; returns
-    /// what the redo sends.
+    /// what the redo sends: an event is dead-lettered in full, a full dead-letter record
+    /// bare, and after a bare one there is nothing left to send.
     pub fn refused(
         &mut self,
         tp: TopicPartition,
@@ -66,7 +72,15 @@ impl Refusals {
         error: &str,
     ) -> &Refusal {
         let key = (tp, offset);
-        if !self.by_position.contains_key(&key) && self.by_position.len() >= MAX_REFUSALS {
+        let before = self.by_position.get(&key).map(|r| r.next);
+        let next = match (&sent, before) {
+            (Refused::Event, _) => Next::DeadLetter(DeadLetterForm::Full),
+            (Refused::DeadLetter { .. }, None | Some(Next::DeadLetter(DeadLetterForm::Full))) => {
+                Next::DeadLetter(DeadLetterForm::Bare)
+            }
+            (Refused::DeadLetter { .. }, Some(_)) => Next::Stuck,
+        };
+        if before.is_none() && self.by_position.len() >= MAX_REFUSALS {
             let oldest = self
                 .by_position
                 .keys()
@@ -76,26 +90,22 @@ impl Refusals {
                 self.by_position.remove(&oldest);
             }
         }
-        let refusal = self.by_position.entry(key).or_insert_with(|| match sent {
-            Refused::Event => Refusal {
-                reason: RejectReason::OutputRejected,
-                message: format!("broker refused the record: {error}"),
-                // Escalated below to the full form.
-                next: Next::Stuck,
-            },
-            Refused::DeadLetter { reason, message } => Refusal {
+        // The first refusal's reason stays the one given.
+        let refusal = self.by_position.entry(key).or_insert_with(|| {
+            let (reason, message) = match sent {
+                Refused::Event => (
+                    RejectReason::OutputRejected,
+                    format!("broker refused the record: {error}"),
+                ),
+                Refused::DeadLetter { reason, message } => (reason, message.to_string()),
+            };
+            Refusal {
                 reason,
-                message: message.to_string(),
-                next: Next::DeadLetter(DeadLetterForm::Full),
-            },
-        });
-        refusal.next = match (&sent, refusal.next) {
-            (Refused::Event, _) => Next::DeadLetter(DeadLetterForm::Full),
-            (Refused::DeadLetter { .. }, Next::DeadLetter(DeadLetterForm::Full)) => {
-                Next::DeadLetter(DeadLetterForm::Bare)
+                message,
+                next,
             }
-            (Refused::DeadLetter { .. }, _) => Next::Stuck,
-        };
+        });
+        refusal.next = next;
         refusal
     }
 
@@ -120,7 +130,7 @@ mod tests {
     #[test]
     fn a_refused_event_is_dead_lettered_full_then_bare_then_stuck() {
         let mut r = Refusals::default();
-        assert!(r.get(&tp(), 7).is_none());
+        assert!(r.get("in", 0, 7).is_none());
         let first = r.refused(tp(), 7, Refused::Event, "INVALID_RECORD").clone();
         assert_eq!(first.next, Next::DeadLetter(DeadLetterForm::Full));
         assert_eq!(first.reason, RejectReason::OutputRejected);
@@ -143,8 +153,8 @@ mod tests {
         };
         assert_eq!(r.refused(tp(), 7, sent, "again").next, Next::Stuck);
         // The first error stays the reason given.
-        assert_eq!(r.get(&tp(), 7).unwrap().message, first.message);
-        assert!(r.get(&tp(), 8).is_none());
+        assert_eq!(r.get("in", 0, 7).unwrap().message, first.message);
+        assert!(r.get("in", 0, 8).is_none());
     }
 
     #[test]
@@ -167,9 +177,9 @@ mod tests {
         r.refused(tp(), 9, Refused::Event, "e");
         r.refused(("other".to_string(), 0), 1, Refused::Event, "e");
         r.committed(&[(tp(), 4)]);
-        assert!(r.get(&tp(), 3).is_none());
-        assert!(r.get(&tp(), 9).is_some());
-        assert!(r.get(&("other".to_string(), 0), 1).is_some());
+        assert!(r.get("in", 0, 3).is_none());
+        assert!(r.get("in", 0, 9).is_some());
+        assert!(r.get("other", 0, 1).is_some());
         for offset in 0..(MAX_REFUSALS as i64 + 50) {
             r.refused(("flood".to_string(), 0), offset, Refused::Event, "e");
         }

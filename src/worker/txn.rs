@@ -273,13 +273,13 @@ impl Transactions {
         }
     }
 
-    /// What the redo sends for the record at `offset` of `tp`, if the broker refused it in
+    /// What the redo sends for the record at `offset` of `topic`/`partition`, if the broker refused it in
     /// an earlier pass.
-    pub(super) fn refusal(&self, tp: &TopicPartition, offset: i64) -> Option<Refusal> {
+    pub(super) fn refusal(&self, topic: &str, partition: i32, offset: i64) -> Option<Refusal> {
         self.refusals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(tp, offset)
+            .get(topic, partition, offset)
             .cloned()
     }
 
