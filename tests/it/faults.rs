@@ -47,6 +47,12 @@ fn slow_article(id: &str) -> Vec<u8> {
 }
 
 /// Produces `(partition, key, value)` records, each to its given partition.
+/// Articles `a{n}` (keyed by their id) for partition 0 of the input, `n` in `ids`.
+fn on_partition_0(ids: std::ops::Range<usize>) -> Vec<(i32, String, Vec<u8>)> {
+    ids.map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
+        .collect()
+}
+
 async fn produce_to(brokers: &str, topic: &str, records: &[(i32, String, Vec<u8>)]) {
     let p: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -84,7 +90,7 @@ async fn slow_record_is_dead_lettered_as_timeout_and_other_partitions_keep_flowi
     let brokers = cluster.bootstrap_servers();
     // Partition 0: the slow record first, then two good ones; partition 1: five good ones.
     let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];
-    records.extend((0..2).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    records.extend(on_partition_0(0..2));
     records.extend((0..5).map(|n| (1, format!("b{n}"), article(&format!("b{n}"), n))));
     produce_to(&brokers, "in", &records).await;
 
@@ -132,7 +138,7 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
     let brokers = cluster.bootstrap_servers();
     // The slow record holds the only in-flight slot for longer than max.poll.interval.ms.
     let mut records = vec![(0, "slow".to_string(), slow_article("slow"))];
-    records.extend((0..5).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    records.extend(on_partition_0(0..5));
     produce_to(&brokers, "in", &records).await;
 
     let config = mock_config(
@@ -197,9 +203,7 @@ async fn worker_with_its_budget_used_up_keeps_polling_and_stays_in_its_group() {
 async fn a_budget_used_up_for_a_moment_does_not_pause_the_partitions() {
     let cluster = mock_cluster(1);
     let brokers = cluster.bootstrap_servers();
-    let records: Vec<_> = (0..60)
-        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
-        .collect();
+    let records: Vec<_> = on_partition_0(0..60);
     produce_to(&brokers, "in", &records).await;
     let config = mock_config(&brokers, "brief-budget", "[pipeline]\nmax_in_flight = 2");
     let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
@@ -414,7 +418,7 @@ async fn lag_is_reported_before_the_first_record_finishes() {
     let cluster = mock_cluster(1);
     let brokers = cluster.bootstrap_servers();
     let mut records = vec![(0, "s".to_string(), slow_article("s"))];
-    records.extend((0..4).map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n))));
+    records.extend(on_partition_0(0..4));
     produce_to(&brokers, "in", &records).await;
     let mut config = mock_config(&brokers, "lag-from-start", "");
     config.kafka.statistics_interval_ms = 200;
@@ -460,9 +464,7 @@ async fn lag_is_reported_before_the_first_record_finishes() {
 async fn records_flow_again_soon_after_a_broker_outage() {
     let cluster = mock_cluster(1);
     let brokers = cluster.bootstrap_servers();
-    let first: Vec<_> = (0..3)
-        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
-        .collect();
+    let first: Vec<_> = on_partition_0(0..3);
     produce_to(&brokers, "in", &first).await;
     let config = mock_config(&brokers, "outage", "");
     let worker = InProcessWorker::start(&config, Arc::new(BaselineEnricher));
@@ -471,9 +473,7 @@ async fn records_flow_again_soon_after_a_broker_outage() {
     tokio::time::sleep(Duration::from_secs(20)).await;
     cluster.broker_up(1).unwrap();
     let back = Instant::now();
-    let later: Vec<_> = (3..6)
-        .map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
-        .collect();
+    let later: Vec<_> = on_partition_0(3..6);
     produce_to(&brokers, "in", &later).await;
     // librdkafka's own reconnect back-off is at most 10 s (reconnect.backoff.max.ms).
     let flowed = wait_until(&worker.metrics, 6, Duration::from_secs(20)).await;
