@@ -1,6 +1,9 @@
 //! Throughput of the live worker and of a replay through a real broker. Prints figures;
 //! asserts nothing about time. Run through `scripts/bench.sh`, which starts the broker and
 //! generates the input (`NEWSFLOW_TEST_BROKERS`, `NEWSFLOW_BENCH_INPUT`).
+//!
+//! For latency experiments, `NEWSFLOW_BENCH_PACED_RATE=N` runs only the paced run at N
+//! articles/s (`NEWSFLOW_BENCH_PACED_SECS` sets its length, 20 s by default).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,7 +20,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 3;
-/// How long the paced (latency) run writes.
+/// How long the paced (latency) run writes, unless `NEWSFLOW_BENCH_PACED_SECS` says.
 const PACED_SECS: f64 = 20.0;
 
 /// The bench's worker config; `NEWSFLOW_BENCH_CONFIG` appends TOML (for experiments, e.g.
@@ -133,15 +136,7 @@ async fn run_until_done(config: Config, options: RunOptions, expected: u64) -> T
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = first.map_or(0.0, |(f, _)| f.elapsed().as_secs_f64());
-    let stages: Vec<String> = ["parse", "normalize", "enrich", "produce"]
-        .iter()
-        .map(|stage| {
-            let h = metrics.stage_duration.with_label_values(&[stage]);
-            let mean_ms = 1000.0 * h.get_sample_sum() / h.get_sample_count().max(1) as f64;
-            format!("{stage} {mean_ms:.2} ms")
-        })
-        .collect();
-    println!("  mean per record: {}", stages.join(", "));
+    print_stage_means(&metrics);
     let cpu = match (first.and_then(|(_, c)| c), cpu_seconds()) {
         (Some(start), Some(end)) => Some(end - start),
         _ => None,
@@ -216,6 +211,17 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         .set("linger.ms", "20")
         .create()
         .expect("producer");
+    if let Some(rate) = std::env::var("NEWSFLOW_BENCH_PACED_RATE")
+        .ok()
+        .and_then(|r| r.parse::<f64>().ok())
+    {
+        // Latency only, at a given rate (for experiments): no full-speed runs.
+        let mut paced_cfg = cfg.clone();
+        paced_cfg.kafka.group_id = format!("{}-paced", cfg.kafka.group_id);
+        paced_cfg.topics.input = paced_topic;
+        paced(&brokers, paced_cfg, lines, rate).await;
+        return;
+    }
     let started = Instant::now();
     let keys: Vec<String> = (0..lines.len()).map(|i| format!("k{i}")).collect();
     // send_result enqueues at once (send would enqueue only when awaited, one by one).
@@ -286,6 +292,19 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
     paced(&brokers, paced_cfg, lines, live_rate / 2.0).await;
 }
 
+/// Prints the mean time per record of each stage.
+fn print_stage_means(metrics: &Metrics) {
+    let stages: Vec<String> = ["parse", "normalize", "enrich", "produce"]
+        .iter()
+        .map(|stage| {
+            let h = metrics.stage_duration.with_label_values(&[stage]);
+            let mean_ms = 1000.0 * h.get_sample_sum() / h.get_sample_count().max(1) as f64;
+            format!("{stage} {mean_ms:.2} ms")
+        })
+        .collect();
+    println!("  mean per record: {}", stages.join(", "));
+}
+
 /// End-to-end latency at half the live worker's maximum rate: a producer writes articles at
 /// `rate` per second for `PACED_SECS` into a fresh topic while a worker in its own group
 /// reads it; latency is the worker's own histogram (input record timestamp, taken when the
@@ -315,12 +334,22 @@ async fn paced(brokers: &str, mut cfg: Config, lines: &[String], rate: f64) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // librdkafka's default linger (5 ms, counted in the latency: the record's timestamp is
+    // taken when it is handed to the producer). With linger 0 every record is its own
+    // message set, and the mock cluster finds a fetch's offset by walking its partition's
+    // list of message sets (`rd_kafka_mock_msgset_find`, "FIXME: Maintain an index"): at
+    // 2,000 records/s that walk took 19% of the CPU (perf) and queued the worker behind it.
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "0")
+        .set("linger.ms", "5")
         .create()
         .expect("producer");
-    let n = (rate * PACED_SECS) as usize;
+    let secs = std::env::var("NEWSFLOW_BENCH_PACED_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(PACED_SECS);
+    let n = (rate * secs) as usize;
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     for i in 0..n {
         let due = started + Duration::from_secs_f64(i as f64 / rate);
@@ -340,15 +369,23 @@ async fn paced(brokers: &str, mut cfg: Config, lines: &[String], rate: f64) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let busy = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => format!(
+            "{:.0}% of 2 cores busy",
+            100.0 * (b - a) / started.elapsed().as_secs_f64() / 2.0
+        ),
+        _ => "CPU not measured".into(),
+    };
     let h = &metrics.end_to_end_latency;
     let mean_ms = 1000.0 * h.get_sample_sum() / h.get_sample_count().max(1) as f64;
     println!(
-        "paced at {rate:.0} articles/s (half the live rate) for {PACED_SECS:.0} s: {} articles, \
-         end-to-end latency mean {mean_ms:.1} ms, p50 ≤ {:.0} ms, p99 ≤ {:.0} ms (histogram bounds)",
+        "paced at {rate:.0} articles/s for {secs:.0} s: {} articles, \
+         end-to-end latency mean {mean_ms:.1} ms, p50 ≤ {:.0} ms, p99 ≤ {:.0} ms (histogram bounds); {busy}",
         h.get_sample_count(),
         1000.0 * quantile_bound(h, 0.5),
         1000.0 * quantile_bound(h, 0.99),
     );
+    print_stage_means(&metrics);
     shutdown.cancel();
     run.await.expect("join").expect("worker");
 }

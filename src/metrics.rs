@@ -122,7 +122,8 @@ impl Metrics {
                 "Record timestamp to output acknowledgement by the broker.",
             )
             .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                0.002_5, 0.005, 0.007_5, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1,
+                0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
             ]),
         )?;
         r.register(Box::new(end_to_end_latency.clone()))?;
