@@ -247,6 +247,10 @@ pub(super) fn features(
 ) {
     out.v.clear();
     out.dynamic.clear();
+    if out.which == Which::Dynamic {
+        dynamic_features(ctx, i, p1, p2, hist, majority, out);
+        return;
+    }
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
@@ -368,6 +372,56 @@ pub(super) fn features(
     }
 }
 
+/// Only the label-dependent features ([`is_dynamic`]), in the order [`features`] emits them:
+/// the second tagging pass needs no others, and computing the rest only to drop them was
+/// most of its cost.
+fn dynamic_features(
+    ctx: &Ctx<'_>,
+    i: usize,
+    p1: u8,
+    p2: u8,
+    hist: u8,
+    majority: u8,
+    out: &mut Feats,
+) {
+    let t = &ctx.toks[i];
+    let p1 = u64::from(p1);
+    let mut push = |template: u64, v: u64| out.v.push(step(step(0x1f2e_3d4c, template), v));
+    push(16, p1);
+    push(17, p1 * 32 + u64::from(p2));
+    push(18, step(p1, t.lower));
+    push(19, step(p1, t.sshape));
+    let shp1 = ctx
+        .toks
+        .get(i + 1)
+        .map_or(NONE.wrapping_add(1), |n| n.sshape);
+    push(24, step(p1, shp1));
+    for b in 0..12 {
+        if t.gaz & (1 << b) != 0 {
+            push(32, step(b, p1));
+        }
+    }
+    if ctx.clusters {
+        push(66, step(p1, u64::from(t.clus[1])));
+    }
+    let c2 = glove_id(t, 2);
+    push(89, step(p1, c2));
+    let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
+    push(97, step(c2, p1 * 16 + u64::from(next_cap)));
+    if hist != 0 {
+        let hist = u64::from(hist);
+        push(40, hist);
+        push(41, step(hist, t.sshape));
+        push(42, step(hist, p1));
+    }
+    if majority != 0 {
+        let majority = u64::from(majority);
+        push(50, majority);
+        push(51, step(majority, t.sshape));
+        push(52, step(majority, p1));
+    }
+}
+
 /// A token's GloVe cluster at level `l`; words without one (single letters, rare words,
 /// codes) fall back to their compressed shape, so an initial `S` and the article `a` differ.
 #[inline]
@@ -421,6 +475,67 @@ pub(super) fn is_allcaps_sentence(toks: &[Tok]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The second pass's shortcut emits exactly the label-dependent features the full
+    /// template set would, in the same order.
+    #[test]
+    fn dynamic_features_are_the_dynamic_part_of_all_features() {
+        let words = [
+            "MOSCOW",
+            "(",
+            "Reuters",
+            ")",
+            "-",
+            "Sergey",
+            "Lavrov",
+            "met",
+            "S.",
+            "Jaishankar",
+            "in",
+            "New",
+            "Delhi",
+            "on",
+            "Tuesday",
+            ".",
+        ];
+        let mut toks: Vec<Tok> = words.iter().map(|w| make_tok(w, &mut Vec::new())).collect();
+        for (k, t) in toks.iter_mut().enumerate() {
+            t.gaz = (k as u16 * 37) & 0x0fff;
+            t.clus = [k as u16, k as u16 / 2, 0];
+            t.glove = [k as u16 % 3, 0, (k as u16 * 5) % 4, 1];
+            t.ext = k as u16 % 5;
+        }
+        let mut runs = Vec::new();
+        initial_runs(&toks, &mut runs);
+        let mut doc = DocState::default();
+        doc.scan(std::slice::from_ref(&toks));
+        for clusters in [false, true] {
+            let ctx = Ctx {
+                toks: &toks,
+                allcaps_sentence: false,
+                clusters,
+                ext: true,
+                initial_runs: &runs,
+            };
+            for i in 0..toks.len() {
+                for (p1, p2, hist, majority) in [(0, 0, 0, 0), (3, 7, 2, 0), (16, 1, 4, 3)] {
+                    let mut all = Feats::new(Which::All);
+                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut all);
+                    let mut split = Feats::new(Which::Split);
+                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut split);
+                    let mut dynamic = Feats::new(Which::Dynamic);
+                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut dynamic);
+                    assert_eq!(dynamic.v, split.dynamic, "token {i}");
+                    let mut both = split.v.clone();
+                    both.extend(&split.dynamic);
+                    let (mut a, mut b) = (all.v.clone(), both);
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    assert_eq!(a, b, "token {i}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn initial_runs_point_at_the_start_of_the_run_before_each_token() {
