@@ -222,15 +222,16 @@ impl Feats {
     }
 }
 
-#[inline]
-fn f(out: &mut Feats, template: u64, v: u64) {
-    let h = || step(step(0x1f2e_3d4c, template), v);
-    match out.which {
-        Which::All => out.v.push(h()),
-        Which::Dynamic if is_dynamic(template) => out.v.push(h()),
-        Which::Split if is_dynamic(template) => out.dynamic.push(h()),
-        Which::Split => out.v.push(h()),
-        Which::Dynamic => {}
+/// Emits one feature: into `dynamic` when `SPLIT` and the template is label-dependent, else
+/// into `v`. Generic and always inlined so that, with the template a constant at every call,
+/// the choice and the template's half of the hash are settled at compile time.
+#[inline(always)]
+fn f<const SPLIT: bool>(out: &mut Feats, template: u64, v: u64) {
+    let h = step(step(0x1f2e_3d4c, template), v);
+    if SPLIT && is_dynamic(template) {
+        out.dynamic.push(h);
+    } else {
+        out.v.push(h);
     }
 }
 
@@ -247,10 +248,27 @@ pub(super) fn features(
 ) {
     out.v.clear();
     out.dynamic.clear();
-    if out.which == Which::Dynamic {
-        dynamic_features(ctx, i, p1, p2, hist, majority, out);
-        return;
+    match out.which {
+        Which::Dynamic => dynamic_features(ctx, i, p1, p2, hist, majority, out),
+        Which::Split => all_features::<true>(ctx, i, p1, p2, hist, majority, doc, out),
+        Which::All => all_features::<false>(ctx, i, p1, p2, hist, majority, doc, out),
     }
+}
+
+/// Every template, in training order; with `SPLIT` the label-dependent ones go to
+/// `out.dynamic`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn all_features<const SPLIT: bool>(
+    ctx: &Ctx<'_>,
+    i: usize,
+    p1: u8,
+    p2: u8,
+    hist: u8,
+    majority: u8,
+    doc: &DocState,
+    out: &mut Feats,
+) {
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
@@ -262,106 +280,106 @@ pub(super) fn features(
     };
     let low = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.lower);
     let shp = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.sshape);
-    f(out, 0, 0);
-    f(out, 1, t.word);
-    f(out, 2, t.lower);
-    f(out, 3, t.shape);
-    f(out, 4, t.sshape);
+    f::<SPLIT>(out, 0, 0);
+    f::<SPLIT>(out, 1, t.word);
+    f::<SPLIT>(out, 2, t.lower);
+    f::<SPLIT>(out, 3, t.shape);
+    f::<SPLIT>(out, 4, t.sshape);
     for k in 0..4 {
-        f(out, 5, t.pre[k]);
-        f(out, 6, t.suf[k]);
+        f::<SPLIT>(out, 5, t.pre[k]);
+        f::<SPLIT>(out, 6, t.suf[k]);
     }
-    f(out, 7, low(-1));
-    f(out, 8, low(1));
-    f(out, 9, low(-2));
-    f(out, 10, low(2));
-    f(out, 11, shp(-1));
-    f(out, 12, shp(1));
-    f(out, 13, step(low(-1), t.lower));
-    f(out, 14, step(t.lower, low(1)));
-    f(out, 15, step(step(shp(-1), t.sshape), shp(1)));
-    f(out, 16, u64::from(p1));
-    f(out, 17, u64::from(p1) * 32 + u64::from(p2));
-    f(out, 18, step(u64::from(p1), t.lower));
-    f(out, 19, step(u64::from(p1), t.sshape));
-    f(out, 20, step(u64::from(i == 0), t.sshape));
+    f::<SPLIT>(out, 7, low(-1));
+    f::<SPLIT>(out, 8, low(1));
+    f::<SPLIT>(out, 9, low(-2));
+    f::<SPLIT>(out, 10, low(2));
+    f::<SPLIT>(out, 11, shp(-1));
+    f::<SPLIT>(out, 12, shp(1));
+    f::<SPLIT>(out, 13, step(low(-1), t.lower));
+    f::<SPLIT>(out, 14, step(t.lower, low(1)));
+    f::<SPLIT>(out, 15, step(step(shp(-1), t.sshape), shp(1)));
+    f::<SPLIT>(out, 16, u64::from(p1));
+    f::<SPLIT>(out, 17, u64::from(p1) * 32 + u64::from(p2));
+    f::<SPLIT>(out, 18, step(u64::from(p1), t.lower));
+    f::<SPLIT>(out, 19, step(u64::from(p1), t.sshape));
+    f::<SPLIT>(out, 20, step(u64::from(i == 0), t.sshape));
     if ctx.allcaps_sentence {
-        f(out, 21, t.lower);
-        f(out, 22, step(low(-1), t.lower));
+        f::<SPLIT>(out, 21, t.lower);
+        f::<SPLIT>(out, 22, step(low(-1), t.lower));
     }
-    f(out, 23, step(t.sshape, shp(1)));
-    f(out, 24, step(u64::from(p1), shp(1)));
-    f(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
+    f::<SPLIT>(out, 23, step(t.sshape, shp(1)));
+    f::<SPLIT>(out, 24, step(u64::from(p1), shp(1)));
+    f::<SPLIT>(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
     {
         // The word before a run of initials ("Minister S Jaishankar", "George W. Bush").
         let j = ctx.initial_runs.get(i).copied().unwrap_or(i);
         if j < i {
             let before = j.checked_sub(1).map_or(NONE, |k| ctx.toks[k].lower);
-            f(out, 27, before);
-            f(out, 28, step(before, t.sshape));
+            f::<SPLIT>(out, 27, before);
+            f::<SPLIT>(out, 28, step(before, t.sshape));
         }
     }
-    f(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
+    f::<SPLIT>(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
     // gazetteer, own and neighbours'
     let g = t.gaz;
     if g != 0 {
         for b in 0..12 {
             if g & (1 << b) != 0 {
-                f(out, 30, b);
-                f(out, 31, step(b, t.sshape));
-                f(out, 32, step(b, u64::from(p1)));
+                f::<SPLIT>(out, 30, b);
+                f::<SPLIT>(out, 31, step(b, t.sshape));
+                f::<SPLIT>(out, 32, step(b, u64::from(p1)));
             }
         }
     } else {
-        f(out, 30, 99);
+        f::<SPLIT>(out, 30, 99);
     }
     let gn = at(1).map_or(0, |n| n.gaz);
     let gp = at(-1).map_or(0, |n| n.gaz);
-    f(out, 33, u64::from(gn));
-    f(out, 34, u64::from(gp));
+    f::<SPLIT>(out, 33, u64::from(gn));
+    f::<SPLIT>(out, 34, u64::from(gp));
     // distributional word clusters, own and neighbours'
     if ctx.clusters {
         let c = t.clus;
-        f(out, 60, u64::from(c[0]));
-        f(out, 61, u64::from(c[1]));
-        f(out, 62, u64::from(c[2]));
-        f(out, 63, step(u64::from(c[1]), t.sshape));
-        f(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
-        f(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
-        f(out, 66, step(u64::from(p1), u64::from(c[1])));
+        f::<SPLIT>(out, 60, u64::from(c[0]));
+        f::<SPLIT>(out, 61, u64::from(c[1]));
+        f::<SPLIT>(out, 62, u64::from(c[2]));
+        f::<SPLIT>(out, 63, step(u64::from(c[1]), t.sshape));
+        f::<SPLIT>(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f::<SPLIT>(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f::<SPLIT>(out, 66, step(u64::from(p1), u64::from(c[1])));
     }
-    glove_features(ctx, i, p1, out);
+    glove_features::<SPLIT>(ctx, i, p1, out);
     if ctx.ext {
         let e = t.ext;
         if e != 0 {
             for b in 0..9 {
                 if e & (1 << b) != 0 {
-                    f(out, 70, b);
-                    f(out, 71, step(b, t.sshape));
+                    f::<SPLIT>(out, 70, b);
+                    f::<SPLIT>(out, 71, step(b, t.sshape));
                 }
             }
         } else {
-            f(out, 70, 99);
+            f::<SPLIT>(out, 70, 99);
         }
-        f(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
-        f(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
+        f::<SPLIT>(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
+        f::<SPLIT>(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
     }
     // document level
     if hist != 0 {
-        f(out, 40, u64::from(hist));
-        f(out, 41, step(u64::from(hist), t.sshape));
-        f(out, 42, step(u64::from(hist), u64::from(p1)));
+        f::<SPLIT>(out, 40, u64::from(hist));
+        f::<SPLIT>(out, 41, step(u64::from(hist), t.sshape));
+        f::<SPLIT>(out, 42, step(u64::from(hist), u64::from(p1)));
     }
     if majority != 0 {
-        f(out, 50, u64::from(majority));
-        f(out, 51, step(u64::from(majority), t.sshape));
-        f(out, 52, step(u64::from(majority), u64::from(p1)));
+        f::<SPLIT>(out, 50, u64::from(majority));
+        f::<SPLIT>(out, 51, step(u64::from(majority), t.sshape));
+        f::<SPLIT>(out, 52, step(u64::from(majority), u64::from(p1)));
     }
     if t.cap || t.allcaps {
         let seen = u64::from(doc.cap_seen.contains(&t.lower))
             + 2 * u64::from(doc.low_seen.contains(&t.lower));
-        f(out, 43, seen);
-        f(
+        f::<SPLIT>(out, 43, seen);
+        f::<SPLIT>(
             out,
             44,
             step(
@@ -434,7 +452,7 @@ fn glove_id(t: &Tok, l: usize) -> u64 {
 
 /// GloVe word-cluster features: the word's clusters at all four granularities, the
 /// neighbours', and conjunctions with shape and the previous label.
-fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
+fn glove_features<const SPLIT: bool>(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
     let t = &ctx.toks[i];
     let g = |k: isize, l: usize| -> u64 {
         let j = i as isize + k;
@@ -447,16 +465,16 @@ fn glove_features(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
     };
     let c = [0, 1, 2, 3].map(|l| glove_id(t, l));
     for (l, &x) in c.iter().enumerate() {
-        f(out, 80 + l as u64, x);
+        f::<SPLIT>(out, 80 + l as u64, x);
     }
-    f(out, 84, g(-1, 1));
-    f(out, 85, g(1, 1));
-    f(out, 86, g(-1, 3));
-    f(out, 87, g(1, 3));
-    f(out, 88, step(c[1], t.sshape));
-    f(out, 89, step(u64::from(p1), c[2]));
+    f::<SPLIT>(out, 84, g(-1, 1));
+    f::<SPLIT>(out, 85, g(1, 1));
+    f::<SPLIT>(out, 86, g(-1, 3));
+    f::<SPLIT>(out, 87, g(1, 3));
+    f::<SPLIT>(out, 88, step(c[1], t.sshape));
+    f::<SPLIT>(out, 89, step(u64::from(p1), c[2]));
     let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
-    f(
+    f::<SPLIT>(
         out,
         97,
         step(c[2], u64::from(p1) * 16 + u64::from(next_cap)),
