@@ -2,7 +2,7 @@
 //! tagging, averaged-perceptron weights (with updates) when training.
 
 use super::features::{
-    Ctx, DocState, Feats, Tok, Which, features, initial_runs, is_allcaps_sentence,
+    Ctx, DocState, Feats, Tok, TokenState, Which, features, initial_runs, is_allcaps_sentence,
 };
 use super::labels::{N_CLASSES, class_type};
 use crate::enrich::hash::{IdMap, fmix};
@@ -16,16 +16,6 @@ fn row_index(h: u64, bits: u32) -> usize {
 #[inline]
 fn bucket(h: u64, bits: u32) -> usize {
     row_index(h, bits) * N_CLASSES
-}
-
-/// What one token's features need besides the sentence context.
-pub(super) struct TokenState<'a> {
-    pub(super) i: usize,
-    pub(super) p1: u8,
-    pub(super) p2: u8,
-    pub(super) hist: u8,
-    pub(super) majority: u8,
-    pub(super) doc: &'a DocState,
 }
 
 /// Label scores for a token, and (when training) the perceptron update.
@@ -42,7 +32,7 @@ pub(super) trait Weights {
         feats: &mut Feats,
     ) -> [f32; N_CLASSES] {
         feats.which = Which::All;
-        features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+        features(ctx, t, feats);
         self.score(&feats.v)
     }
 }
@@ -115,14 +105,14 @@ impl Weights for Quantized<'_> {
         let acc = match self.statics.get(self.next) {
             Some(s) => {
                 feats.which = Which::Dynamic;
-                features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+                features(ctx, t, feats);
                 let mut acc = *s;
                 self.add(&mut acc, &feats.v);
                 acc
             }
             None => {
                 feats.which = Which::Split;
-                features(ctx, t.i, t.p1, t.p2, t.hist, t.majority, t.doc, feats);
+                features(ctx, t, feats);
                 let mut s = [0i32; N_CLASSES];
                 self.add(&mut s, &feats.v);
                 self.statics.push(s);

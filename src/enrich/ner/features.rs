@@ -187,6 +187,16 @@ pub(super) fn initial_runs(toks: &[Tok], out: &mut Vec<usize>) {
 
 const NONE: u64 = 0x5555;
 
+/// What one token's features need besides the sentence context.
+pub(super) struct TokenState<'a> {
+    pub(super) i: usize,
+    pub(super) p1: u8,
+    pub(super) p2: u8,
+    pub(super) hist: u8,
+    pub(super) majority: u8,
+    pub(super) doc: &'a DocState,
+}
+
 /// Which features to emit: all of them (training, in the order it trained with), only the
 /// label-dependent ones, or all split in two: the static part (what does not depend on
 /// predicted labels or the document's label history, so it is the same in both tagging
@@ -235,40 +245,28 @@ fn f<const SPLIT: bool>(out: &mut Feats, template: u64, v: u64) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn features(
-    ctx: &Ctx<'_>,
-    i: usize,
-    p1: u8,
-    p2: u8,
-    hist: u8,
-    majority: u8,
-    doc: &DocState,
-    out: &mut Feats,
-) {
+pub(super) fn features(ctx: &Ctx<'_>, t: &TokenState<'_>, out: &mut Feats) {
     out.v.clear();
     out.dynamic.clear();
     match out.which {
-        Which::Dynamic => dynamic_features(ctx, i, p1, p2, hist, majority, out),
-        Which::Split => all_features::<true>(ctx, i, p1, p2, hist, majority, doc, out),
-        Which::All => all_features::<false>(ctx, i, p1, p2, hist, majority, doc, out),
+        Which::Dynamic => dynamic_features(ctx, t, out),
+        Which::Split => all_features::<true>(ctx, t, out),
+        Which::All => all_features::<false>(ctx, t, out),
     }
 }
 
 /// Every template, in training order; with `SPLIT` the label-dependent ones go to
 /// `out.dynamic`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn all_features<const SPLIT: bool>(
-    ctx: &Ctx<'_>,
-    i: usize,
-    p1: u8,
-    p2: u8,
-    hist: u8,
-    majority: u8,
-    doc: &DocState,
-    out: &mut Feats,
-) {
+fn all_features<const SPLIT: bool>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
+    let &TokenState {
+        i,
+        p1,
+        p2,
+        hist,
+        majority,
+        doc,
+    } = state;
     let t = &ctx.toks[i];
     let at = |k: isize| -> Option<&Tok> {
         let j = i as isize + k;
@@ -393,15 +391,15 @@ fn all_features<const SPLIT: bool>(
 /// Only the label-dependent features ([`is_dynamic`]), in the order [`features`] emits them:
 /// the second tagging pass needs no others, and computing the rest only to drop them was
 /// most of its cost.
-fn dynamic_features(
-    ctx: &Ctx<'_>,
-    i: usize,
-    p1: u8,
-    p2: u8,
-    hist: u8,
-    majority: u8,
-    out: &mut Feats,
-) {
+fn dynamic_features(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
+    let &TokenState {
+        i,
+        p1,
+        p2,
+        hist,
+        majority,
+        ..
+    } = state;
     let t = &ctx.toks[i];
     let p1 = u64::from(p1);
     let mut push = |template: u64, v: u64| out.v.push(step(step(0x1f2e_3d4c, template), v));
@@ -538,11 +536,19 @@ mod tests {
             for i in 0..toks.len() {
                 for (p1, p2, hist, majority) in [(0, 0, 0, 0), (3, 7, 2, 0), (16, 1, 4, 3)] {
                     let mut all = Feats::new(Which::All);
-                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut all);
+                    let state = TokenState {
+                        i,
+                        p1,
+                        p2,
+                        hist,
+                        majority,
+                        doc: &doc,
+                    };
+                    features(&ctx, &state, &mut all);
                     let mut split = Feats::new(Which::Split);
-                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut split);
+                    features(&ctx, &state, &mut split);
                     let mut dynamic = Feats::new(Which::Dynamic);
-                    features(&ctx, i, p1, p2, hist, majority, &doc, &mut dynamic);
+                    features(&ctx, &state, &mut dynamic);
                     assert_eq!(dynamic.v, split.dynamic, "token {i}");
                     let mut both = split.v.clone();
                     both.extend(&split.dynamic);
