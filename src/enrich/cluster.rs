@@ -202,7 +202,7 @@ impl Index {
 struct Cluster {
     key: Vec<String>,
     canonical: String,
-    votes: HashMap<EntityType, f32>,
+    votes: Votes,
     members: Vec<usize>,
 }
 
@@ -239,7 +239,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
             index.numeric.get(&(m.kind, nk.clone())).copied()
         } else {
             let compatible = |c: &Cluster| {
-                let ckind = top_kind(&c.votes);
+                let ckind = c.votes.top();
                 if matches!(
                     ckind,
                     EntityType::Date | EntityType::Money | EntityType::Percent
@@ -269,7 +269,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
         match found {
             Some(ci) => {
                 let c = &mut clusters[ci];
-                *c.votes.entry(m.kind).or_default() += key.len() as f32;
+                c.votes.add(m.kind, key.len() as f32);
                 c.members.push(i);
             }
             None => {
@@ -290,7 +290,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
                     } else {
                         canonical.clone()
                     },
-                    votes: HashMap::from([(m.kind, key.len().max(1) as f32)]),
+                    votes: Votes::new(m.kind, key.len().max(1) as f32),
                     members: vec![i],
                 })
             }
@@ -326,7 +326,7 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
                 .collect();
             let sentiment =
                 (!scores.is_empty()).then(|| scores.iter().sum::<f32>() / scores.len() as f32);
-            let kind = top_kind(&c.votes);
+            let kind = c.votes.top();
             let normalized = members.iter().find_map(|&i| mentions[i].normalized.clone());
             Entity {
                 text: c.canonical,
@@ -346,16 +346,56 @@ pub fn cluster(mentions: Vec<RawMention>, sentence_scores: &[f32]) -> Vec<Entity
     out
 }
 
-fn top_kind(votes: &HashMap<EntityType, f32>) -> EntityType {
-    votes
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-        .map_or(EntityType::Misc, |(k, _)| *k)
+/// A cluster's type votes: per type that has any, the summed key lengths of its mentions.
+struct Votes([Option<f32>; EntityType::ALL.len()]);
+
+impl Votes {
+    fn new(kind: EntityType, votes: f32) -> Votes {
+        let mut v = Votes([None; EntityType::ALL.len()]);
+        v.add(kind, votes);
+        v
+    }
+
+    fn add(&mut self, kind: EntityType, votes: f32) {
+        *self.0[kind as usize].get_or_insert(0.0) += votes;
+    }
+
+    /// The most voted type; of equals, the first in [`EntityType::ALL`].
+    fn top(&self) -> EntityType {
+        let mut best: Option<(f32, EntityType)> = None;
+        for kind in EntityType::ALL {
+            if let Some(v) = self.0[kind as usize]
+                && best.is_none_or(|(b, _)| v.total_cmp(&b).is_gt())
+            {
+                best = Some((v, kind));
+            }
+        }
+        best.map_or(EntityType::Misc, |(_, kind)| kind)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn votes_pick_the_most_voted_type_and_the_first_of_equals() {
+        for (i, kind) in EntityType::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "ALL is in declaration order");
+        }
+        let mut v = Votes::new(EntityType::Loc, 2.0);
+        assert_eq!(v.top(), EntityType::Loc);
+        v.add(EntityType::Org, 2.0);
+        assert_eq!(v.top(), EntityType::Org, "ties go to the earlier type");
+        v.add(EntityType::Loc, 0.5);
+        assert_eq!(v.top(), EntityType::Loc);
+        let empty = Votes::new(EntityType::Money, 0.0);
+        assert_eq!(
+            empty.top(),
+            EntityType::Money,
+            "a type voted 0 is still a candidate"
+        );
+    }
 
     fn m(text: &str, kind: EntityType, field: Field, pos: f32, sentence: usize) -> RawMention {
         RawMention {

@@ -28,7 +28,9 @@ fn month(word: &str) -> Option<u32> {
     if !w.starts_with(|c: char| c.is_uppercase()) {
         return None;
     }
-    let l = w.to_lowercase();
+    // ASCII case-insensitive, without a lower-cased copy (this runs for every capitalised
+    // token): no non-ASCII word lower-cases to a month name.
+    let is = |m: &&str| w.eq_ignore_ascii_case(m);
     const FULL: [&str; 12] = [
         "january",
         "february",
@@ -47,9 +49,9 @@ fn month(word: &str) -> Option<u32> {
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
     FULL.iter()
-        .position(|m| *m == l)
-        .or_else(|| ABBR.iter().position(|m| *m == l))
-        .or_else(|| (l == "sept").then_some(8))
+        .position(is)
+        .or_else(|| ABBR.iter().position(is))
+        .or_else(|| is(&"sept").then_some(8))
         .map(|i| i as u32 + 1)
 }
 
