@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
-use crate::enrich::hash::{IdHasher, IdMap, hash_chars, step};
+use crate::enrich::hash::{IdHasher, IdMap, SEED, hash_chars, step};
 
 /// What the features need to know about one token, computed once per token.
 #[derive(Debug, Clone, Default)]
@@ -57,32 +57,34 @@ fn shape_char(c: char) -> char {
 }
 
 pub(super) fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
+    // One pass over the normalized characters: the word's hash, its case counts and shapes,
+    // and its lower-case form (left in `buf`).
     buf.clear();
-    buf.extend(word.chars().map(normalize_char));
-    let word_h = hash_chars(buf);
-    let initial = match buf.as_slice() {
-        [c] | [c, '.'] => c.is_uppercase(),
-        _ => false,
-    };
+    let mut word_h = SEED;
+    let (mut first, mut second, mut n) = ('\0', '\0', 0usize);
     let mut cap = false;
     let (mut letters, mut uppers) = (0usize, 0usize);
-    for (i, &c) in buf.iter().enumerate() {
-        if c.is_alphabetic() {
-            letters += 1;
-            if c.is_uppercase() {
-                uppers += 1;
-                if i == 0 {
-                    cap = true;
-                }
-            }
-        }
-    }
-    // shapes
     let mut shape = 0xabcdu64;
     let mut sshape = 0x1234u64;
     let mut last = '\0';
     let mut run = 0;
-    for &c in buf.iter() {
+    for c in word.chars().map(normalize_char) {
+        word_h = step(word_h, c as u64);
+        match n {
+            0 => first = c,
+            1 => second = c,
+            _ => {}
+        }
+        let upper = c.is_uppercase();
+        if c.is_alphabetic() {
+            letters += 1;
+            if upper {
+                uppers += 1;
+                if n == 0 {
+                    cap = true;
+                }
+            }
+        }
         let s = shape_char(c);
         if s == last {
             run += 1;
@@ -94,19 +96,27 @@ pub(super) fn make_tok(word: &str, buf: &mut Vec<char>) -> Tok {
             shape = step(shape, s as u64);
         }
         last = s;
+        buf.push(if upper {
+            c.to_lowercase().next().unwrap_or(c)
+        } else {
+            c
+        });
+        n += 1;
     }
-    for c in buf.iter_mut() {
-        if c.is_uppercase() {
-            *c = c.to_lowercase().next().unwrap_or(*c);
+    let initial = (n == 1 || (n == 2 && second == '.')) && first.is_uppercase();
+    let mut lower = SEED;
+    let mut prefixes = [SEED; 5];
+    for (j, &c) in buf.iter().enumerate() {
+        lower = step(lower, c as u64);
+        if let Some(p) = prefixes.get_mut(j + 1) {
+            *p = lower;
         }
     }
-    let lower = hash_chars(buf);
-    let n = buf.len();
     let mut pre = [0u64; 4];
     let mut suf = [0u64; 4];
     for k in 0..4 {
         let m = (k + 1).min(n);
-        pre[k] = step(hash_chars(&buf[..m]), 0x70 + k as u64);
+        pre[k] = step(prefixes[m], 0x70 + k as u64);
         suf[k] = step(hash_chars(&buf[n - m..]), 0x90 + k as u64);
     }
     Tok {
