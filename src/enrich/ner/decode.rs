@@ -5,12 +5,12 @@ use super::features::{
     Ctx, DocState, Feats, Tok, TokenState, Which, features, initial_runs, is_allcaps_sentence,
 };
 use super::labels::{N_CLASSES, class_type};
-use crate::enrich::hash::{IdMap, fmix};
+use crate::enrich::hash::{IdMap, fmix_top};
 
 /// The weight row of feature hash `h` in a table of `2^bits` rows.
 #[inline]
 fn row_index(h: u64, bits: u32) -> usize {
-    (fmix(h) >> (64 - bits)) as usize
+    fmix_top(h, bits) as usize
 }
 
 #[inline]
