@@ -242,13 +242,24 @@ impl Feats {
     }
 }
 
-/// Emits one feature: into `dynamic` when `SPLIT` and the template is label-dependent, else
-/// into `v`. Generic and always inlined so that, with the template a constant at every call,
-/// the choice and the template's half of the hash are settled at compile time.
+/// [`Which`] as a const generic parameter, so each mode is compiled on its own.
+const ALL: u8 = 0;
+const DYNAMIC: u8 = 1;
+const SPLIT: u8 = 2;
+
+/// Emits one feature as mode `M` wants it: every one into `v` (`ALL`), only label-dependent
+/// ones into `v` (`DYNAMIC`), or static ones into `v` and label-dependent ones into `dynamic`
+/// (`SPLIT`). Always inlined so that, with the template a constant at every call, the choice
+/// and the template's half of the hash are settled at compile time, and a feature the mode
+/// drops costs nothing (its value is pure, and unused).
 #[inline(always)]
-fn f<const SPLIT: bool>(out: &mut Feats, template: u64, v: u64) {
+fn f<const M: u8>(out: &mut Feats, template: u64, v: u64) {
+    let dynamic = is_dynamic(template);
+    if M == DYNAMIC && !dynamic {
+        return;
+    }
     let h = step(step(0x1f2e_3d4c, template), v);
-    if SPLIT && is_dynamic(template) {
+    if M == SPLIT && dynamic {
         out.dynamic.push(h);
     } else {
         out.v.push(h);
@@ -259,16 +270,15 @@ pub(super) fn features(ctx: &Ctx<'_>, t: &TokenState<'_>, out: &mut Feats) {
     out.v.clear();
     out.dynamic.clear();
     match out.which {
-        Which::Dynamic => dynamic_features(ctx, t, out),
-        Which::Split => all_features::<true>(ctx, t, out),
-        Which::All => all_features::<false>(ctx, t, out),
+        Which::All => templates::<ALL>(ctx, t, out),
+        Which::Dynamic => templates::<DYNAMIC>(ctx, t, out),
+        Which::Split => templates::<SPLIT>(ctx, t, out),
     }
 }
 
-/// Every template, in training order; with `SPLIT` the label-dependent ones go to
-/// `out.dynamic`.
+/// Every template, in training order, emitted as mode `M` wants (see [`f`]).
 #[inline(always)]
-fn all_features<const SPLIT: bool>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
+fn templates<const M: u8>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
     let &TokenState {
         i,
         p1,
@@ -288,106 +298,106 @@ fn all_features<const SPLIT: bool>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &
     };
     let low = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.lower);
     let shp = |k: isize| at(k).map_or(NONE.wrapping_add(k as u64), |t| t.sshape);
-    f::<SPLIT>(out, 0, 0);
-    f::<SPLIT>(out, 1, t.word);
-    f::<SPLIT>(out, 2, t.lower);
-    f::<SPLIT>(out, 3, t.shape);
-    f::<SPLIT>(out, 4, t.sshape);
+    f::<M>(out, 0, 0);
+    f::<M>(out, 1, t.word);
+    f::<M>(out, 2, t.lower);
+    f::<M>(out, 3, t.shape);
+    f::<M>(out, 4, t.sshape);
     for k in 0..4 {
-        f::<SPLIT>(out, 5, t.pre[k]);
-        f::<SPLIT>(out, 6, t.suf[k]);
+        f::<M>(out, 5, t.pre[k]);
+        f::<M>(out, 6, t.suf[k]);
     }
-    f::<SPLIT>(out, 7, low(-1));
-    f::<SPLIT>(out, 8, low(1));
-    f::<SPLIT>(out, 9, low(-2));
-    f::<SPLIT>(out, 10, low(2));
-    f::<SPLIT>(out, 11, shp(-1));
-    f::<SPLIT>(out, 12, shp(1));
-    f::<SPLIT>(out, 13, step(low(-1), t.lower));
-    f::<SPLIT>(out, 14, step(t.lower, low(1)));
-    f::<SPLIT>(out, 15, step(step(shp(-1), t.sshape), shp(1)));
-    f::<SPLIT>(out, 16, u64::from(p1));
-    f::<SPLIT>(out, 17, u64::from(p1) * 32 + u64::from(p2));
-    f::<SPLIT>(out, 18, step(u64::from(p1), t.lower));
-    f::<SPLIT>(out, 19, step(u64::from(p1), t.sshape));
-    f::<SPLIT>(out, 20, step(u64::from(i == 0), t.sshape));
+    f::<M>(out, 7, low(-1));
+    f::<M>(out, 8, low(1));
+    f::<M>(out, 9, low(-2));
+    f::<M>(out, 10, low(2));
+    f::<M>(out, 11, shp(-1));
+    f::<M>(out, 12, shp(1));
+    f::<M>(out, 13, step(low(-1), t.lower));
+    f::<M>(out, 14, step(t.lower, low(1)));
+    f::<M>(out, 15, step(step(shp(-1), t.sshape), shp(1)));
+    f::<M>(out, 16, u64::from(p1));
+    f::<M>(out, 17, u64::from(p1) * 32 + u64::from(p2));
+    f::<M>(out, 18, step(u64::from(p1), t.lower));
+    f::<M>(out, 19, step(u64::from(p1), t.sshape));
+    f::<M>(out, 20, step(u64::from(i == 0), t.sshape));
     if ctx.allcaps_sentence {
-        f::<SPLIT>(out, 21, t.lower);
-        f::<SPLIT>(out, 22, step(low(-1), t.lower));
+        f::<M>(out, 21, t.lower);
+        f::<M>(out, 22, step(low(-1), t.lower));
     }
-    f::<SPLIT>(out, 23, step(t.sshape, shp(1)));
-    f::<SPLIT>(out, 24, step(u64::from(p1), shp(1)));
-    f::<SPLIT>(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
+    f::<M>(out, 23, step(t.sshape, shp(1)));
+    f::<M>(out, 24, step(u64::from(p1), shp(1)));
+    f::<M>(out, 25, at(1).map_or(NONE, |n| n.suf[2]));
     {
         // The word before a run of initials ("Minister S Jaishankar", "George W. Bush").
         let j = ctx.initial_runs.get(i).copied().unwrap_or(i);
         if j < i {
             let before = j.checked_sub(1).map_or(NONE, |k| ctx.toks[k].lower);
-            f::<SPLIT>(out, 27, before);
-            f::<SPLIT>(out, 28, step(before, t.sshape));
+            f::<M>(out, 27, before);
+            f::<M>(out, 28, step(before, t.sshape));
         }
     }
-    f::<SPLIT>(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
+    f::<M>(out, 26, at(-1).map_or(NONE, |n| n.suf[2]));
     // gazetteer, own and neighbours'
     let g = t.gaz;
     if g != 0 {
         for b in 0..12 {
             if g & (1 << b) != 0 {
-                f::<SPLIT>(out, 30, b);
-                f::<SPLIT>(out, 31, step(b, t.sshape));
-                f::<SPLIT>(out, 32, step(b, u64::from(p1)));
+                f::<M>(out, 30, b);
+                f::<M>(out, 31, step(b, t.sshape));
+                f::<M>(out, 32, step(b, u64::from(p1)));
             }
         }
     } else {
-        f::<SPLIT>(out, 30, 99);
+        f::<M>(out, 30, 99);
     }
     let gn = at(1).map_or(0, |n| n.gaz);
     let gp = at(-1).map_or(0, |n| n.gaz);
-    f::<SPLIT>(out, 33, u64::from(gn));
-    f::<SPLIT>(out, 34, u64::from(gp));
+    f::<M>(out, 33, u64::from(gn));
+    f::<M>(out, 34, u64::from(gp));
     // distributional word clusters, own and neighbours'
     if ctx.clusters {
         let c = t.clus;
-        f::<SPLIT>(out, 60, u64::from(c[0]));
-        f::<SPLIT>(out, 61, u64::from(c[1]));
-        f::<SPLIT>(out, 62, u64::from(c[2]));
-        f::<SPLIT>(out, 63, step(u64::from(c[1]), t.sshape));
-        f::<SPLIT>(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
-        f::<SPLIT>(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
-        f::<SPLIT>(out, 66, step(u64::from(p1), u64::from(c[1])));
+        f::<M>(out, 60, u64::from(c[0]));
+        f::<M>(out, 61, u64::from(c[1]));
+        f::<M>(out, 62, u64::from(c[2]));
+        f::<M>(out, 63, step(u64::from(c[1]), t.sshape));
+        f::<M>(out, 64, at(-1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f::<M>(out, 65, at(1).map_or(NONE, |n| u64::from(n.clus[1])));
+        f::<M>(out, 66, step(u64::from(p1), u64::from(c[1])));
     }
-    glove_features::<SPLIT>(ctx, i, p1, out);
+    glove_features::<M>(ctx, i, p1, out);
     if ctx.ext {
         let e = t.ext;
         if e != 0 {
             for b in 0..9 {
                 if e & (1 << b) != 0 {
-                    f::<SPLIT>(out, 70, b);
-                    f::<SPLIT>(out, 71, step(b, t.sshape));
+                    f::<M>(out, 70, b);
+                    f::<M>(out, 71, step(b, t.sshape));
                 }
             }
         } else {
-            f::<SPLIT>(out, 70, 99);
+            f::<M>(out, 70, 99);
         }
-        f::<SPLIT>(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
-        f::<SPLIT>(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
+        f::<M>(out, 72, at(-1).map_or(NONE, |n| u64::from(n.ext)));
+        f::<M>(out, 73, at(1).map_or(NONE, |n| u64::from(n.ext)));
     }
     // document level
     if hist != 0 {
-        f::<SPLIT>(out, 40, u64::from(hist));
-        f::<SPLIT>(out, 41, step(u64::from(hist), t.sshape));
-        f::<SPLIT>(out, 42, step(u64::from(hist), u64::from(p1)));
+        f::<M>(out, 40, u64::from(hist));
+        f::<M>(out, 41, step(u64::from(hist), t.sshape));
+        f::<M>(out, 42, step(u64::from(hist), u64::from(p1)));
     }
     if majority != 0 {
-        f::<SPLIT>(out, 50, u64::from(majority));
-        f::<SPLIT>(out, 51, step(u64::from(majority), t.sshape));
-        f::<SPLIT>(out, 52, step(u64::from(majority), u64::from(p1)));
+        f::<M>(out, 50, u64::from(majority));
+        f::<M>(out, 51, step(u64::from(majority), t.sshape));
+        f::<M>(out, 52, step(u64::from(majority), u64::from(p1)));
     }
     if t.cap || t.allcaps {
         let seen = u64::from(doc.cap_seen.contains(&t.lower))
             + 2 * u64::from(doc.low_seen.contains(&t.lower));
-        f::<SPLIT>(out, 43, seen);
-        f::<SPLIT>(
+        f::<M>(out, 43, seen);
+        f::<M>(
             out,
             44,
             step(
@@ -395,56 +405,6 @@ fn all_features<const SPLIT: bool>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &
                 u64::from(i == 0) + 2 * u64::from(ctx.allcaps_sentence),
             ),
         );
-    }
-}
-
-/// Only the label-dependent features ([`is_dynamic`]), in the order [`features`] emits them:
-/// the second tagging pass needs no others, and computing the rest only to drop them was
-/// most of its cost.
-fn dynamic_features(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
-    let &TokenState {
-        i,
-        p1,
-        p2,
-        hist,
-        majority,
-        ..
-    } = state;
-    let t = &ctx.toks[i];
-    let p1 = u64::from(p1);
-    let mut push = |template: u64, v: u64| out.v.push(step(step(0x1f2e_3d4c, template), v));
-    push(16, p1);
-    push(17, p1 * 32 + u64::from(p2));
-    push(18, step(p1, t.lower));
-    push(19, step(p1, t.sshape));
-    let shp1 = ctx
-        .toks
-        .get(i + 1)
-        .map_or(NONE.wrapping_add(1), |n| n.sshape);
-    push(24, step(p1, shp1));
-    for b in 0..12 {
-        if t.gaz & (1 << b) != 0 {
-            push(32, step(b, p1));
-        }
-    }
-    if ctx.clusters {
-        push(66, step(p1, u64::from(t.clus[1])));
-    }
-    let c2 = glove_id(t, 2);
-    push(89, step(p1, c2));
-    let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
-    push(97, step(c2, p1 * 16 + u64::from(next_cap)));
-    if hist != 0 {
-        let hist = u64::from(hist);
-        push(40, hist);
-        push(41, step(hist, t.sshape));
-        push(42, step(hist, p1));
-    }
-    if majority != 0 {
-        let majority = u64::from(majority);
-        push(50, majority);
-        push(51, step(majority, t.sshape));
-        push(52, step(majority, p1));
     }
 }
 
@@ -460,7 +420,8 @@ fn glove_id(t: &Tok, l: usize) -> u64 {
 
 /// GloVe word-cluster features: the word's clusters at all four granularities, the
 /// neighbours', and conjunctions with shape and the previous label.
-fn glove_features<const SPLIT: bool>(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
+#[inline(always)]
+fn glove_features<const M: u8>(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut Feats) {
     let t = &ctx.toks[i];
     let g = |k: isize, l: usize| -> u64 {
         let j = i as isize + k;
@@ -473,16 +434,16 @@ fn glove_features<const SPLIT: bool>(ctx: &Ctx<'_>, i: usize, p1: u8, out: &mut 
     };
     let c = [0, 1, 2, 3].map(|l| glove_id(t, l));
     for (l, &x) in c.iter().enumerate() {
-        f::<SPLIT>(out, 80 + l as u64, x);
+        f::<M>(out, 80 + l as u64, x);
     }
-    f::<SPLIT>(out, 84, g(-1, 1));
-    f::<SPLIT>(out, 85, g(1, 1));
-    f::<SPLIT>(out, 86, g(-1, 3));
-    f::<SPLIT>(out, 87, g(1, 3));
-    f::<SPLIT>(out, 88, step(c[1], t.sshape));
-    f::<SPLIT>(out, 89, step(u64::from(p1), c[2]));
+    f::<M>(out, 84, g(-1, 1));
+    f::<M>(out, 85, g(1, 1));
+    f::<M>(out, 86, g(-1, 3));
+    f::<M>(out, 87, g(1, 3));
+    f::<M>(out, 88, step(c[1], t.sshape));
+    f::<M>(out, 89, step(u64::from(p1), c[2]));
     let next_cap = ctx.toks.get(i + 1).is_some_and(|n| n.cap);
-    f::<SPLIT>(
+    f::<M>(
         out,
         97,
         step(c[2], u64::from(p1) * 16 + u64::from(next_cap)),
@@ -502,10 +463,10 @@ pub(super) fn is_allcaps_sentence(toks: &[Tok]) -> bool {
 mod tests {
     use super::*;
 
-    /// The second pass's shortcut emits exactly the label-dependent features the full
-    /// template set would, in the same order.
+    /// The second pass's mode emits exactly the label-dependent features the split mode sets
+    /// apart, in the same order, and the split mode loses none of the full set.
     #[test]
-    fn dynamic_features_are_the_dynamic_part_of_all_features() {
+    fn the_dynamic_mode_emits_the_dynamic_part_of_all_features() {
         let words = [
             "MOSCOW",
             "(",
