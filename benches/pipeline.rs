@@ -3,7 +3,8 @@
 //! generates the input (`NEWSFLOW_TEST_BROKERS`, `NEWSFLOW_BENCH_INPUT`).
 //!
 //! For latency experiments, `NEWSFLOW_BENCH_PACED_RATE=N` runs only the paced run at N
-//! articles/s (`NEWSFLOW_BENCH_PACED_SECS` sets its length, 20 s by default).
+//! articles/s (`NEWSFLOW_BENCH_PACED_SECS` sets its length, 20 s by default, and
+//! `NEWSFLOW_BENCH_PACED_LINGER_MS` its producer's linger, 5 ms by default).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,6 +46,11 @@ fn config(brokers: &str, suffix: &str) -> Config {
         "#
     );
     Config::from_toml_str(&text, "bench", Vec::new()).expect("bench config")
+}
+
+/// A number from the environment, when set and valid.
+fn env_f64(name: &str) -> Option<f64> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
 /// CPU seconds this process has used (user + system, every thread: the worker and, on the
@@ -211,14 +217,11 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         .set("linger.ms", "20")
         .create()
         .expect("producer");
-    if let Some(rate) = std::env::var("NEWSFLOW_BENCH_PACED_RATE")
-        .ok()
-        .and_then(|r| r.parse::<f64>().ok())
-    {
+    let mut paced_cfg = cfg.clone();
+    paced_cfg.kafka.group_id = format!("{}-paced", cfg.kafka.group_id);
+    paced_cfg.topics.input = paced_topic;
+    if let Some(rate) = env_f64("NEWSFLOW_BENCH_PACED_RATE") {
         // Latency only, at a given rate (for experiments): no full-speed runs.
-        let mut paced_cfg = cfg.clone();
-        paced_cfg.kafka.group_id = format!("{}-paced", cfg.kafka.group_id);
-        paced_cfg.topics.input = paced_topic;
         paced(&brokers, paced_cfg, lines, rate).await;
         return;
     }
@@ -286,9 +289,6 @@ async fn bench_on(brokers: &str, lines: &[String], suffix: String, create_topics
         .await
         .report("replay", n);
 
-    let mut paced_cfg = cfg.clone();
-    paced_cfg.kafka.group_id = format!("{}-paced", cfg.kafka.group_id);
-    paced_cfg.topics.input = paced_topic;
     paced(&brokers, paced_cfg, lines, live_rate / 2.0).await;
 }
 
@@ -339,15 +339,14 @@ async fn paced(brokers: &str, mut cfg: Config, lines: &[String], rate: f64) {
     // message set, and the mock cluster finds a fetch's offset by walking its partition's
     // list of message sets (`rd_kafka_mock_msgset_find`, "FIXME: Maintain an index"): at
     // 2,000 records/s that walk took 19% of the CPU (perf) and queued the worker behind it.
+    // `NEWSFLOW_BENCH_PACED_LINGER_MS=0` shows it.
+    let linger = env_f64("NEWSFLOW_BENCH_PACED_LINGER_MS").unwrap_or(5.0);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
+        .set("linger.ms", linger.to_string())
         .create()
         .expect("producer");
-    let secs = std::env::var("NEWSFLOW_BENCH_PACED_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(PACED_SECS);
+    let secs = env_f64("NEWSFLOW_BENCH_PACED_SECS").unwrap_or(PACED_SECS);
     let n = (rate * secs) as usize;
     let cpu_before = cpu_seconds();
     let started = Instant::now();

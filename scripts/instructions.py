@@ -62,8 +62,10 @@ def report(title, binary, lines, workdir):
         f.writelines(lines)
     with open(one, "w") as f:
         f.writelines(lines[:1])
-    big, small = counts(binary, many, workdir), counts(binary, one, workdir)
     n = len(lines) - 1
+    if n < 1:
+        sys.exit(f"{title}: needs at least two articles")
+    big, small = counts(binary, many, workdir), counts(binary, one, workdir)
     print(f"\n{title}: instructions per article ({len(lines)} minus 1 articles, one thread)")
     for label, _ in STAGES:
         if label in big:
