@@ -2,7 +2,8 @@
 //! tagging, averaged-perceptron weights (with updates) when training.
 
 use super::features::{
-    Ctx, DocState, Feats, Tok, TokenState, Which, features, initial_runs, is_allcaps_sentence,
+    ALL, Ctx, DYNAMIC, DocState, Feats, SPLIT, Tok, TokenState, features, initial_runs,
+    is_allcaps_sentence,
 };
 use super::labels::{N_CLASSES, class_type};
 use crate::enrich::hash::{IdMap, fmix_top};
@@ -31,8 +32,7 @@ pub(super) trait Weights {
         t: &TokenState<'_>,
         feats: &mut Feats,
     ) -> [f32; N_CLASSES] {
-        feats.which = Which::All;
-        features(ctx, t, feats);
+        features::<ALL>(ctx, t, feats);
         self.score(&feats.v)
     }
 }
@@ -104,15 +104,13 @@ impl Weights for Quantized<'_> {
     ) -> [f32; N_CLASSES] {
         let acc = match self.statics.get(self.next) {
             Some(s) => {
-                feats.which = Which::Dynamic;
-                features(ctx, t, feats);
+                features::<DYNAMIC>(ctx, t, feats);
                 let mut acc = *s;
                 self.add(&mut acc, &feats.v);
                 acc
             }
             None => {
-                feats.which = Which::Split;
-                features(ctx, t, feats);
+                features::<SPLIT>(ctx, t, feats);
                 let mut s = [0i32; N_CLASSES];
                 self.add(&mut s, &feats.v);
                 self.statics.push(s);
@@ -187,7 +185,7 @@ pub(super) fn decode_doc<W: Weights>(
         }
     }
     weights.start_pass();
-    let mut feats = Feats::new(Which::All);
+    let mut feats = Feats::new();
     let mut runs = Vec::new();
     let mut out = Vec::with_capacity(toks.len());
     for (si, s) in toks.iter().enumerate() {

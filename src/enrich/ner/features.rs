@@ -207,45 +207,35 @@ pub(super) struct TokenState<'a> {
     pub(super) doc: &'a DocState,
 }
 
-/// Which features to emit: all of them (training, in the order it trained with), only the
-/// label-dependent ones, or all split in two: the static part (what does not depend on
-/// predicted labels or the document's label history, so it is the same in both tagging
-/// passes and its scores are summed once) and the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Which {
-    All,
-    Dynamic,
-    /// Static features in `v`, the others in `dynamic` (one pass for both).
-    Split,
-}
+/// Which features [`features`] emits, a const generic parameter so each mode is compiled on
+/// its own: every one, in the order training used (`ALL`); only the label-dependent ones
+/// (`DYNAMIC`); or all, split in two (`SPLIT`): the static part (what does not depend on
+/// predicted labels or the document's label history, so it is the same in both tagging passes
+/// and its scores are summed once) in `v`, the rest in `dynamic`.
+pub(super) const ALL: u8 = 0;
+pub(super) const DYNAMIC: u8 = 1;
+pub(super) const SPLIT: u8 = 2;
 
 /// Templates that read the previous labels, the label history or the first pass's majority.
 fn is_dynamic(template: u64) -> bool {
     matches!(template, 16..=19 | 24 | 32 | 40..=42 | 50..=52 | 66 | 89 | 97)
 }
 
-/// A feature list being built, and which features it wants.
+/// The feature lists of one token, reused from token to token.
 pub(super) struct Feats {
     pub(super) v: Vec<u64>,
-    /// The label-dependent features, with [`Which::Split`].
+    /// The label-dependent features, in mode [`SPLIT`].
     pub(super) dynamic: Vec<u64>,
-    pub(super) which: Which,
 }
 
 impl Feats {
-    pub(super) fn new(which: Which) -> Feats {
+    pub(super) fn new() -> Feats {
         Feats {
             v: Vec::with_capacity(96),
             dynamic: Vec::with_capacity(32),
-            which,
         }
     }
 }
-
-/// [`Which`] as a const generic parameter, so each mode is compiled on its own.
-const ALL: u8 = 0;
-const DYNAMIC: u8 = 1;
-const SPLIT: u8 = 2;
 
 /// Emits one feature as mode `M` wants it: every one into `v` (`ALL`), only label-dependent
 /// ones into `v` (`DYNAMIC`), or static ones into `v` and label-dependent ones into `dynamic`
@@ -266,14 +256,12 @@ fn f<const M: u8>(out: &mut Feats, template: u64, v: u64) {
     }
 }
 
-pub(super) fn features(ctx: &Ctx<'_>, t: &TokenState<'_>, out: &mut Feats) {
+/// The features of token `t` in mode `M` ([`ALL`], [`DYNAMIC`] or [`SPLIT`]), replacing what
+/// `out` held.
+pub(super) fn features<const M: u8>(ctx: &Ctx<'_>, t: &TokenState<'_>, out: &mut Feats) {
     out.v.clear();
     out.dynamic.clear();
-    match out.which {
-        Which::All => templates::<ALL>(ctx, t, out),
-        Which::Dynamic => templates::<DYNAMIC>(ctx, t, out),
-        Which::Split => templates::<SPLIT>(ctx, t, out),
-    }
+    templates::<M>(ctx, t, out);
 }
 
 /// Every template, in training order, emitted as mode `M` wants (see [`f`]).
@@ -506,7 +494,7 @@ mod tests {
             };
             for i in 0..toks.len() {
                 for (p1, p2, hist, majority) in [(0, 0, 0, 0), (3, 7, 2, 0), (16, 1, 4, 3)] {
-                    let mut all = Feats::new(Which::All);
+                    let mut all = Feats::new();
                     let state = TokenState {
                         i,
                         p1,
@@ -515,11 +503,11 @@ mod tests {
                         majority,
                         doc: &doc,
                     };
-                    features(&ctx, &state, &mut all);
-                    let mut split = Feats::new(Which::Split);
-                    features(&ctx, &state, &mut split);
-                    let mut dynamic = Feats::new(Which::Dynamic);
-                    features(&ctx, &state, &mut dynamic);
+                    features::<ALL>(&ctx, &state, &mut all);
+                    let mut split = Feats::new();
+                    features::<SPLIT>(&ctx, &state, &mut split);
+                    let mut dynamic = Feats::new();
+                    features::<DYNAMIC>(&ctx, &state, &mut dynamic);
                     assert_eq!(dynamic.v, split.dynamic, "token {i}");
                     let mut both = split.v.clone();
                     both.extend(&split.dynamic);
