@@ -273,8 +273,8 @@ impl Transactions {
         }
     }
 
-    /// What the redo sends for the record at `offset` of `topic`/`partition`, if the broker refused it in
-    /// an earlier pass.
+    /// What the redo sends for the record at `offset` of `topic`/`partition`, if the broker
+    /// refused it in an earlier pass.
     pub(super) fn refusal(&self, topic: &str, partition: i32, offset: i64) -> Option<Refusal> {
         self.refusals
             .lock()

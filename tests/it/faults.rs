@@ -46,13 +46,13 @@ fn slow_article(id: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Produces `(partition, key, value)` records, each to its given partition.
 /// Articles `a{n}` (keyed by their id) for partition 0 of the input, `n` in `ids`.
 fn on_partition_0(ids: std::ops::Range<usize>) -> Vec<(i32, String, Vec<u8>)> {
     ids.map(|n| (0, format!("a{n}"), article(&format!("a{n}"), n)))
         .collect()
 }
 
+/// Produces `(partition, key, value)` records, each to its given partition.
 async fn produce_to(brokers: &str, topic: &str, records: &[(i32, String, Vec<u8>)]) {
     let p: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
