@@ -57,7 +57,7 @@ pub fn prepare(data: &[Rated], base: &SentimentModel) -> Prepared {
         let toks = crate::enrich::tokenize::tokenize(&r.text);
         let words: Vec<&str> = toks.iter().map(|t| t.text(&r.text)).collect();
         let mut keys: Vec<u64> = Vec::new();
-        let (v, dense) = base.scan(&words, |key, name| {
+        let (v, dense) = base.scan(&words, |key, name, _| {
             if !keys.contains(&key) {
                 keys.push(key);
                 names.entry(key).or_insert_with(|| name.to_string());

@@ -157,17 +157,27 @@ pub(super) fn word_key(word: &str) -> u64 {
     h
 }
 
-/// What the hot path knows of one word key: its learned news weight (words and `~stems`) and,
-/// for words of the valence table, their two embedding-derived valences.
+/// What the hot path knows of one word key, from every table: its VADER valence, booster
+/// increment and negation flag, its learned news weight (words and `~stems`) and, for words of
+/// the valence table, their two embedding-derived valences. One look-up per word finds all.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct WordEntry {
     pub(super) weight: f32,
     pub(super) valence: Option<[f32; 2]>,
+    pub(super) vader: Option<f32>,
+    pub(super) booster: Option<f32>,
+    pub(super) negation: bool,
 }
 
-/// The valence table: `word<TAB>linear<TAB>knn` lines (`#` lines are comments).
-pub(super) fn parse_valences(text: &str) -> IdMap<WordEntry> {
-    let mut out = IdMap::default();
+impl WordEntry {
+    /// True when the entry holds something besides a news weight.
+    pub(super) fn is_lexical(&self) -> bool {
+        self.valence.is_some() || self.vader.is_some() || self.booster.is_some() || self.negation
+    }
+}
+
+/// Adds the valence table (`word<TAB>linear<TAB>knn` lines; `#` lines are comments) to `out`.
+pub(super) fn parse_valences(text: &str, out: &mut IdMap<WordEntry>) {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let mut p = line.split('\t');
         let (Some(w), Some(a), Some(b)) = (p.next(), p.next(), p.next()) else {
@@ -176,15 +186,8 @@ pub(super) fn parse_valences(text: &str) -> IdMap<WordEntry> {
         let (Ok(a), Ok(b)) = (a.trim().parse::<f32>(), b.trim().parse::<f32>()) else {
             continue;
         };
-        out.insert(
-            word_key(w),
-            WordEntry {
-                weight: 0.0,
-                valence: Some([a, b]),
-            },
-        );
+        out.entry(word_key(w)).or_default().valence = Some([a, b]);
     }
-    out
 }
 
 #[cfg(test)]
@@ -214,5 +217,16 @@ mod tests {
             assert_eq!(word_key(w), slow(w), "{w}");
         }
         assert_eq!(word_key("Don’t"), word_key("don't"));
+    }
+
+    /// The hot path keys a word's lower-case form by the word's own key (`word_key` lower-cases
+    /// again): true only because lower-casing is idempotent, checked here for every char.
+    #[test]
+    fn lower_casing_is_idempotent_so_a_lower_cased_word_keeps_its_key() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let once: String = c.to_lowercase().collect();
+            let twice: String = once.chars().flat_map(char::to_lowercase).collect();
+            assert_eq!(once, twice, "{c:?}");
+        }
     }
 }

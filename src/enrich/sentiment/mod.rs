@@ -11,8 +11,9 @@
 //! article-grouped cross-validation on the training sentences only.
 //! The output is a predicted human rating (-4..4); scores in [-1, 1] are `rating / 4`.
 //!
-//! Hot path: one hash per token (VADER lexicon, valence table) plus word and stem lookups
-//! hashed from a reused buffer; nothing is allocated per word.
+//! Hot path: one key and one look-up per token in a single table holding every word-level fact
+//! (VADER valence, booster, negation, table valences, learned weight), plus one for the stem,
+//! built in a reused buffer; nothing is allocated per word.
 
 mod fit;
 mod lexicon;

@@ -1,15 +1,11 @@
 //! The hot path: VADER measurements of a sentence, its dense and learned word features, and
 //! the predicted news rating of [`SentimentModel`].
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
-
 use super::IdMap;
 use super::lexicon::{
     ALPHA, B_INCR, BOOST_DOWN, BOOST_UP, NEGATION_SCALAR, NEGATIONS, NEWS_WEIGHTS, VALENCES,
     WordEntry, parse_valences, word_key,
 };
-use crate::enrich::ner::IdHasher;
 
 /// VADER-style measurements of one sentence.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -125,39 +121,47 @@ fn stem(w: &str) -> &str {
     w
 }
 
-/// Calls `f(key, name)` for the learned features of one word: its `~stem` and the lower-case
-/// word, for words of at least two letters (apostrophes allowed). `buf` is scratch space, so
-/// the hot path allocates nothing per word.
-fn word_features(w: &str, buf: &mut String, mut f: impl FnMut(u64, &str)) {
+/// The learned features of one word, for words of at least two letters (apostrophes allowed):
+/// its `~stem` and the lower-case word. Writes `~` and the lower-case word to `buf` (scratch
+/// space, so the hot path allocates nothing per word) and returns the length of `~stem` in it.
+/// The lower-case word's key is the word's own `word_key`, as lower-casing is idempotent.
+fn word_features(w: &str, buf: &mut String) -> Option<usize> {
+    buf.clear();
+    buf.push('~');
+    if w.is_ascii() {
+        // Most words: byte by byte, without the per-character case tables.
+        if w.len() < 2 || !w.bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'') {
+            return None;
+        }
+        buf.extend(w.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        return Some(1 + stem(&buf[1..]).len());
+    }
     let mut chars = 0;
     for c in w.chars() {
         if !(c.is_alphabetic() || c == '\'' || c == '’') {
-            return;
+            return None;
         }
         chars += 1;
     }
     if chars < 2 {
-        return;
+        return None;
     }
-    buf.clear();
-    buf.push('~');
     for c in w.chars().flat_map(char::to_lowercase) {
         buf.push(if c == '’' { '\'' } else { c });
     }
-    let stem_end = 1 + stem(&buf[1..]).len();
-    f(word_key(&buf[..stem_end]), &buf[..stem_end]);
-    f(word_key(&buf[1..]), &buf[1..]);
+    Some(1 + stem(&buf[1..]).len())
 }
+
+/// A word's key and what the tables hold for it.
+type Looked<'m> = (u64, Option<&'m WordEntry>);
 
 /// The sentiment model: VADER lexicon, the embedding-derived valence table and learned news
 /// weights.
 #[derive(Debug, Clone)]
 pub struct SentimentModel {
-    lexicon: IdMap<f32>,
-    negations: HashSet<u64, BuildHasherDefault<IdHasher>>,
-    boosters: IdMap<f32>,
-    but: u64,
+    /// Every table, by word key: one look-up per word.
     words: IdMap<WordEntry>,
+    but: u64,
     pub news: NewsWeights,
 }
 
@@ -172,24 +176,22 @@ impl SentimentModel {
     /// VADER alone (news weights zero, compound weight 4 so ratings are on the human scale);
     /// the valence table is loaded, as the base of a news fit.
     pub fn vader_only() -> SentimentModel {
-        let mut lexicon = IdMap::default();
+        let mut words: IdMap<WordEntry> = IdMap::default();
         for (k, v) in vader_sentiment::LEXICON.iter() {
-            lexicon.insert(word_key(k.as_ref()), *v as f32);
+            words.entry(word_key(k.as_ref())).or_default().vader = Some(*v as f32);
         }
-        let negations = NEGATIONS.iter().map(|w| word_key(w)).collect();
-        let mut boosters = IdMap::default();
-        for w in BOOST_UP {
-            boosters.insert(word_key(w), B_INCR);
+        for w in NEGATIONS {
+            words.entry(word_key(w)).or_default().negation = true;
         }
-        for w in BOOST_DOWN {
-            boosters.insert(word_key(w), -B_INCR);
+        for (list, b) in [(BOOST_UP, B_INCR), (BOOST_DOWN, -B_INCR)] {
+            for w in list {
+                words.entry(word_key(w)).or_default().booster = Some(b);
+            }
         }
+        parse_valences(VALENCES, &mut words);
         SentimentModel {
-            lexicon,
-            negations,
-            boosters,
+            words,
             but: word_key("but"),
-            words: parse_valences(VALENCES),
             news: NewsWeights {
                 compound: 4.0,
                 ..Default::default()
@@ -202,7 +204,7 @@ impl SentimentModel {
         for e in self.words.values_mut() {
             e.weight = 0.0;
         }
-        self.words.retain(|_, e| e.valence.is_some());
+        self.words.retain(|_, e| e.is_lexical());
         let mut n = NewsWeights::default();
         for line in text.lines() {
             let mut parts = line.split('\t');
@@ -235,15 +237,28 @@ impl SentimentModel {
 
     /// VADER measurements over a sentence's words.
     pub fn vader(&self, words: &[&str]) -> Vader {
-        let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
-        self.vader_keyed(words, &keys)
+        self.vader_looked(words, &self.look_up(words))
     }
 
-    fn negated(&self, keys: &[u64], i: usize) -> bool {
-        (1..=3).any(|d| i >= d && self.negations.contains(&keys[i - d]))
+    /// Each word's key and entry.
+    fn look_up(&self, words: &[&str]) -> Vec<Looked<'_>> {
+        words
+            .iter()
+            .map(|w| {
+                let k = word_key(w);
+                (k, self.words.get(&k))
+            })
+            .collect()
     }
 
-    fn vader_keyed(&self, words: &[&str], keys: &[u64]) -> Vader {
+    /// True when one of the three words before word `i` is a negation.
+    fn negated(looked: &[Looked<'_>], i: usize) -> bool {
+        looked[i.saturating_sub(3)..i]
+            .iter()
+            .any(|(_, e)| e.is_some_and(|e| e.negation))
+    }
+
+    fn vader_looked(&self, words: &[&str], looked: &[Looked<'_>]) -> Vader {
         let letters_upper =
             |w: &str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
         let mixed = words.iter().any(|w| letters_upper(w))
@@ -251,7 +266,7 @@ impl SentimentModel {
         let mut vals: Vec<f32> = Vec::with_capacity(words.len());
         let mut out = Vader::default();
         let mut but_at = None;
-        for (i, &k) in keys.iter().enumerate() {
+        for (i, &(k, entry)) in looked.iter().enumerate() {
             let w = words[i];
             if w.chars().any(char::is_alphanumeric) {
                 out.words += 1;
@@ -259,14 +274,15 @@ impl SentimentModel {
             if k == self.but {
                 but_at = Some(i);
             }
-            let Some(&base) = self.lexicon.get(&k) else {
+            let Some(WordEntry {
+                vader: Some(base),
+                booster: None,
+                ..
+            }) = entry.copied()
+            else {
                 vals.push(0.0);
                 continue;
             };
-            if self.boosters.contains_key(&k) {
-                vals.push(0.0);
-                continue;
-            }
             let mut v = base;
             if mixed && letters_upper(w) {
                 v += if v > 0.0 { 0.733 } else { -0.733 };
@@ -275,12 +291,12 @@ impl SentimentModel {
                 if i < dist {
                     break;
                 }
-                if let Some(&b) = self.boosters.get(&keys[i - dist]) {
+                if let Some(b) = looked[i - dist].1.and_then(|e| e.booster) {
                     let b = if v < 0.0 { -b } else { b };
                     v += b * decay;
                 }
             }
-            if self.negated(keys, i) {
+            if Self::negated(looked, i) {
                 v *= NEGATION_SCALAR;
             }
             if base > 0.0 {
@@ -317,35 +333,37 @@ impl SentimentModel {
         out
     }
 
-    /// One pass over a sentence: VADER, the dense features, and `f(key, name)` for each
-    /// learned-feature occurrence (not deduplicated).
+    /// One pass over a sentence: VADER, the dense features, and `f(key, name, entry)` for
+    /// each learned-feature occurrence (not deduplicated).
     pub(super) fn scan(
         &self,
         words: &[&str],
-        mut f: impl FnMut(u64, &str),
+        mut f: impl FnMut(u64, &str, Option<&WordEntry>),
     ) -> (Vader, [f64; N_DENSE]) {
-        let keys: Vec<u64> = words.iter().map(|w| word_key(w)).collect();
-        let v = self.vader_keyed(words, &keys);
+        let looked = self.look_up(words);
+        let v = self.vader_looked(words, &looked);
         let mut negations = 0;
         let mut val = [ValenceAgg::default(); 2];
         let mut buf = String::with_capacity(32);
-        for (i, (&w, k)) in words.iter().zip(&keys).enumerate() {
-            if self.negations.contains(k) {
-                negations += 1;
+        for (i, (&w, &(key, entry))) in words.iter().zip(&looked).enumerate() {
+            if let Some(e) = entry {
+                negations += usize::from(e.negation);
+                if let Some(x) = e.valence {
+                    let s = if Self::negated(&looked, i) {
+                        NEGATION_SCALAR
+                    } else {
+                        1.0
+                    };
+                    val[0].add(s * x[0]);
+                    val[1].add(s * x[1]);
+                }
             }
-            if let Some(WordEntry {
-                valence: Some(x), ..
-            }) = self.words.get(k)
-            {
-                let s = if self.negated(&keys, i) {
-                    NEGATION_SCALAR
-                } else {
-                    1.0
-                };
-                val[0].add(s * x[0]);
-                val[1].add(s * x[1]);
+            if let Some(stem_end) = word_features(w, &mut buf) {
+                let stem = &buf[..stem_end];
+                let stem_key = word_key(stem);
+                f(stem_key, stem, self.words.get(&stem_key));
+                f(key, &buf[1..], entry);
             }
-            word_features(w, &mut buf, &mut f);
         }
         (v, dense_features(&v, negations, &val))
     }
@@ -356,8 +374,8 @@ impl SentimentModel {
         // tracked, so the duplicate check stays short.
         let mut seen: Vec<u64> = Vec::new();
         let mut lexical = 0.0f32;
-        let (v, dense) = self.scan(words, |key, _| {
-            if let Some(e) = self.words.get(&key)
+        let (v, dense) = self.scan(words, |key, _, entry| {
+            if let Some(e) = entry
                 && e.weight != 0.0
                 && !seen.contains(&key)
             {
@@ -419,27 +437,21 @@ mod tests {
         let val = |w: &str| m.words.get(&word_key(w)).and_then(|e| e.valence);
         assert!(val("massacre").is_some_and(|v| v[0] < 0.0 && v[1] < 0.0));
         assert!(val("prosperity").is_some_and(|v| v[0] > 0.0 && v[1] > 0.0));
-        assert!(!m.lexicon.contains_key(&word_key("famine")));
+        assert!(val("famine").is_some() && m.words[&word_key("famine")].vader.is_none());
         assert!(val("famine").is_some_and(|v| v[0] < -0.5 && v[1] < -0.5));
     }
 
     #[test]
-    fn word_features_are_the_lowercase_word_and_its_stem_hashed_like_their_names() {
-        let mut buf = String::new();
+    fn word_features_are_the_lowercase_word_and_its_stem_keyed_like_their_names() {
+        let m = SentimentModel::vader_only();
         let mut got = Vec::new();
-        word_features("Killings", &mut buf, |k, name| {
+        m.scan(&words("Killings U.S. a Don’t Ärger"), |k, name, _| {
             got.push((k, name.to_string()))
         });
-        assert_eq!(
-            got,
-            vec![
-                (word_key("~kill"), "~kill".to_string()),
-                (word_key("killings"), "killings".to_string())
-            ]
-        );
-        got.clear();
-        word_features("U.S.", &mut buf, |k, name| got.push((k, name.to_string())));
-        word_features("a", &mut buf, |k, name| got.push((k, name.to_string())));
-        assert!(got.is_empty());
+        let want: Vec<(u64, String)> = ["~kill", "killings", "~don't", "don't", "~ärger", "ärger"]
+            .iter()
+            .map(|n| (word_key(n), n.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 }
