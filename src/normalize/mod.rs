@@ -5,6 +5,7 @@
 
 pub mod date;
 pub mod html;
+pub mod language;
 pub mod text;
 pub mod url;
 
@@ -211,7 +212,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
         .map(str::to_ascii_lowercase);
     let page_language = meta
         .and_then(|m| m.language.as_deref())
-        .and_then(primary_language);
+        .and_then(language::primary_language);
     let language = match (given_language, page_language) {
         (Some(given), _) => {
             origins.insert("language", Origin::Record);
@@ -222,7 +223,7 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
             Some(page)
         }
         (None, None) => {
-            let detected = detect_language(&title, &body);
+            let detected = language::detect(&title, &body);
             if detected.is_some() {
                 origins.insert("language", Origin::Body);
             }
@@ -294,13 +295,6 @@ pub fn normalize(raw: RawArticle) -> Result<Article, NormalizeError> {
     })
 }
 
-/// The primary subtag of a `lang` attribute (`en-US` → `en`), if it looks like a language.
-fn primary_language(lang: &str) -> Option<String> {
-    let primary = lang.trim().split(['-', '_']).next()?;
-    ((2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()))
-        .then(|| primary.to_ascii_lowercase())
-}
-
 fn show_raw_date(d: &RawDate) -> String {
     match d {
         RawDate::Text(s) => format!("{:?}", s.chars().take(64).collect::<String>()),
@@ -316,77 +310,6 @@ fn hash_id(parts: &[&str]) -> String {
         h.update([0u8]);
     }
     hex::encode(&h.finalize()[..16])
-}
-
-/// Detects the language of title and body (first 2,000 characters), as ISO 639-1.
-fn detect_language(title: &str, body: &str) -> Option<String> {
-    let sample: String = title
-        .chars()
-        .chain(['\n'])
-        .chain(body.chars())
-        .take(2_000)
-        .collect();
-    let info = whatlang::detect(&sample)?;
-    if !info.is_reliable() && sample.split_whitespace().count() < 5 {
-        return None;
-    }
-    Some(iso_639_1(info.lang()).to_string())
-}
-
-/// ISO 639-1 for the languages news arrives in; ISO 639-3 otherwise.
-fn iso_639_1(lang: whatlang::Lang) -> &'static str {
-    use whatlang::Lang::*;
-    match lang {
-        Eng => "en",
-        Fra => "fr",
-        Deu => "de",
-        Spa => "es",
-        Por => "pt",
-        Ita => "it",
-        Nld => "nl",
-        Rus => "ru",
-        Ukr => "uk",
-        Pol => "pl",
-        Tur => "tr",
-        Ara => "ar",
-        Hin => "hi",
-        Cmn => "zh",
-        Jpn => "ja",
-        Kor => "ko",
-        Swe => "sv",
-        Dan => "da",
-        Nob => "no",
-        Fin => "fi",
-        Ces => "cs",
-        Ell => "el",
-        Heb => "he",
-        Ind => "id",
-        Vie => "vi",
-        Tha => "th",
-        Ron => "ro",
-        Hun => "hu",
-        Ben => "bn",
-        Urd => "ur",
-        Pes => "fa",
-        Tam => "ta",
-        Mar => "mr",
-        Tel => "te",
-        Guj => "gu",
-        Kan => "kn",
-        Mal => "ml",
-        Pan => "pa",
-        Bul => "bg",
-        Srp => "sr",
-        Hrv => "hr",
-        Slk => "sk",
-        Slv => "sl",
-        Lit => "lt",
-        Lav => "lv",
-        Est => "et",
-        Cat => "ca",
-        Afr => "af",
-        other => other.code(),
-    }
 }
 
 #[cfg(test)]
