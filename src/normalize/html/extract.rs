@@ -25,7 +25,7 @@ use super::walk;
 use collect::Collector;
 use fallback::fallback;
 use nodes::{Block, NONE, Tag8};
-use score::choose;
+use score::{Pass, choose};
 
 /// How many ancestors of a paragraph receive its score (readability's default).
 pub const SCORED_ANCESTORS: usize = 5;
@@ -116,10 +116,13 @@ pub fn extract(html: &str) -> Extraction {
         .collect();
     let meta = meta.finish(h1, &bylines);
     // As readability: first without unlikely candidates; if that gives too little, again
-    // with them (a page whose article sits in a `class="...sidebar..."` layout wrapper).
+    // with them (a page whose article sits in a `class="...sidebar..."` layout wrapper),
+    // then without class weights, then without the conditional clean-up (a 2000s table
+    // layout whose text runs between `<br>`s in a cell full of spacer images); the longest
+    // text wins.
     let mut best: Option<(String, f32)> = None;
-    for strict in [true, false] {
-        if let Some((keep, confidence)) = choose(&nodes, &blocks, strict) {
+    for pass in Pass::LADDER {
+        if let Some((keep, confidence)) = choose(&nodes, &blocks, pass) {
             let text = join(&buf, &blocks, &keep, meta.title.as_deref());
             let chars = text.chars().count();
             if best.as_ref().is_none_or(|(b, _)| chars > b.chars().count()) {
@@ -163,6 +166,23 @@ fn join(buf: &str, blocks: &[Block], keep: &[bool], title: Option<&str>) -> Stri
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn content_the_clean_up_would_empty_is_found_by_a_later_pass() {
+        // Text between `<br>`s beside spacer images: readability's clean-up removes the
+        // cell (more images than paragraphs), so only the pass without it finds the article.
+        let para = "Words of the article, with a comma, and enough of them to count. ";
+        let html = format!(
+            "<body><nav><a href=/a>Home</a> <a href=/b>News</a></nav>\
+             <div><div>{a}<br><br>{a}<br><br>{a}<img src=s.gif><img src=t.gif></div></div>\
+             <footer>Contact us at the newsroom</footer></body>",
+            a = para.repeat(3)
+        );
+        let e = extract(&html);
+        assert_eq!(e.method, Method::MainContent, "{}", e.text);
+        assert!(e.text.starts_with("Words of the article"), "{}", e.text);
+        assert!(!e.text.contains("Contact us"), "{}", e.text);
+    }
 
     #[test]
     fn adversarial_pages_give_bounded_output() {

@@ -52,12 +52,59 @@ fn contains(nodes: &[Node], outer: u32, inner: u32) -> bool {
     outer <= inner && inner < nodes[outer as usize].end_node
 }
 
+/// What a scoring pass leaves out, as readability's flags: each pass after the first turns
+/// one more off when the one before found too little text.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pass {
+    /// Unlikely candidates (navigation, comments...) are left out.
+    pub(super) strict: bool,
+    /// Class and id weights count in scores and in the clean-up.
+    pub(super) weights: bool,
+    /// The conditional clean-up runs inside the chosen content.
+    pub(super) clean: bool,
+}
+
+impl Pass {
+    /// Readability's order: unlikely candidates, then class weights, then the clean-up.
+    pub(super) const LADDER: [Pass; 4] = [
+        Pass {
+            strict: true,
+            weights: true,
+            clean: true,
+        },
+        Pass {
+            strict: false,
+            weights: true,
+            clean: true,
+        },
+        Pass {
+            strict: false,
+            weights: false,
+            clean: true,
+        },
+        Pass {
+            strict: false,
+            weights: false,
+            clean: false,
+        },
+    ];
+
+    fn weight(self, n: &Node) -> f32 {
+        if self.weights {
+            f32::from(n.weight)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Scores the page and returns which blocks to keep and a confidence, or `None` when no
 /// paragraph was worth scoring.
-pub(super) fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(Vec<bool>, f32)> {
+pub(super) fn choose(nodes: &[Node], blocks: &[Block], pass: Pass) -> Option<(Vec<bool>, f32)> {
+    let strict = pass.strict;
     let density = Density::new(blocks, nodes, strict);
     let mut score: Vec<Option<f32>> = vec![None; nodes.len()];
-    let init = |i: usize| nodes[i].tag.base_score() + f32::from(nodes[i].weight);
+    let init = |i: usize| nodes[i].tag.base_score() + pass.weight(&nodes[i]);
     for b in blocks {
         if b.owner == NONE || b.chars < 25 {
             continue;
@@ -182,7 +229,9 @@ pub(super) fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(
             if i < removed_until {
                 continue;
             }
-            if n.dropped(strict) || (i != root && remove_conditionally(n, &density)) {
+            let removed =
+                i != root && pass.clean && remove_conditionally(n, &density, pass.weight(n));
+            if n.dropped(strict) || removed {
                 removed_until = n.end_node;
             } else {
                 keep_node[i as usize] = true;
@@ -209,8 +258,9 @@ pub(super) fn choose(nodes: &[Node], blocks: &[Block], strict: bool) -> Option<(
     Some((keep, (confidence * 100.0).round() / 100.0))
 }
 
-/// Readability's `_cleanConditionally`, on an element inside the chosen content.
-fn remove_conditionally(n: &Node, density: &Density) -> bool {
+/// Readability's `_cleanConditionally`, on an element inside the chosen content (`weight`:
+/// its class weight, 0 when the pass ignores weights).
+fn remove_conditionally(n: &Node, density: &Density, weight: f32) -> bool {
     if !matches!(
         n.tag,
         Tag8::Form | Tag8::Table | Tag8::List | Tag8::Div | Tag8::Section | Tag8::OtherBlock
@@ -218,7 +268,6 @@ fn remove_conditionally(n: &Node, density: &Density) -> bool {
         return false;
     }
     // Readability checks the class weight alone here (its content score counts as 0).
-    let weight = f32::from(n.weight);
     if weight < 0.0 {
         return true;
     }
