@@ -185,6 +185,30 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_a_layout_table_are_judged_with_their_table() {
+        // Each row holds the text between two spacer images: judged alone, a row has more
+        // images than paragraphs and would go; the sponsor cell still goes.
+        let para = "Words of the article, with a comma, and enough of them to count. ";
+        let row = format!(
+            "<tr><td><img src=s.gif></td><td>{}</td><td><img src=t.gif></td></tr>",
+            para.repeat(3)
+        );
+        let html = format!(
+            "<body><div><table>{}<tr><td><div>Sponsored message</div></td></tr></table></div></body>",
+            row.repeat(4)
+        );
+        let e = extract(&html);
+        assert_eq!(e.method, Method::MainContent, "{}", e.text);
+        assert_eq!(
+            e.text.matches("Words of the article").count(),
+            12,
+            "{}",
+            e.text
+        );
+        assert!(!e.text.contains("Sponsored"), "{}", e.text);
+    }
+
+    #[test]
     fn adversarial_pages_give_bounded_output() {
         let mib = 1_000_000;
         let fill = |prefix: String, unit: &str| {

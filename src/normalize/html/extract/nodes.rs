@@ -23,6 +23,8 @@ pub(super) enum Tag8 {
     Body,
     Other,
     OtherBlock,
+    /// `tr`, `tbody`, `thead`, `tfoot`: the rows of a table, judged with their table.
+    TableRows,
 }
 
 impl Node {
@@ -54,6 +56,7 @@ impl Tag8 {
             b"table" => Tag8::Table,
             b"a" => Tag8::A,
             b"body" => Tag8::Body,
+            b"tr" | b"tbody" | b"thead" | b"tfoot" => Tag8::TableRows,
             _ if walk::is_block(name) => Tag8::OtherBlock,
             _ => Tag8::Other,
         }
@@ -84,6 +87,7 @@ impl Tag8 {
                 | Tag8::Heading(2..=6)
                 | Tag8::Body
                 | Tag8::OtherBlock
+                | Tag8::TableRows
         )
     }
 }

@@ -250,7 +250,7 @@ pub(super) fn choose(nodes: &[Node], blocks: &[Block], pass: Pass) -> Option<(Ve
             && b.link_chars * 2 > b.chars
             && matches!(
                 owner.tag,
-                Tag8::Div | Tag8::Section | Tag8::Td | Tag8::OtherBlock
+                Tag8::Div | Tag8::Section | Tag8::Td | Tag8::OtherBlock | Tag8::TableRows
             );
         *k = keep_node[b.owner as usize] && !linky;
     }
@@ -259,7 +259,9 @@ pub(super) fn choose(nodes: &[Node], blocks: &[Block], pass: Pass) -> Option<(Ve
 }
 
 /// Readability's `_cleanConditionally`, on an element inside the chosen content (`weight`:
-/// its class weight, 0 when the pass ignores weights).
+/// its class weight, 0 when the pass ignores weights). As in readability, a table's rows
+/// and row groups are not judged on their own: in a layout table the article's cell sits in
+/// a row with the spacer images around it.
 fn remove_conditionally(n: &Node, density: &Density, weight: f32) -> bool {
     if !matches!(
         n.tag,
