@@ -1,7 +1,7 @@
 //! The one pass over the page: a [`walk`] handler that records elements, text blocks and
 //! metadata.
 
-use super::hints::{MAYBE, UNLIKELY, class_weight, hint_string, matches_any};
+use super::hints::{MAYBE, UNLIKELY, class_weight, hint_string, is_comment_section, matches_any};
 use super::nodes::{Block, C_EMBED, C_IMG, C_INPUT, C_LI, C_P, NONE, Node, Tag8};
 use crate::normalize::html::meta::MetaCollector;
 use crate::normalize::html::tokenizer::{Name, Tag};
@@ -139,7 +139,8 @@ impl<'a> Handler<'a> for Collector<'a> {
                 | "search"
         );
         let protected = matches!(kind, Tag8::Body | Tag8::Article | Tag8::A) || tag.name.is("html");
-        let class_unlikely = matches_any(&hints, UNLIKELY) && !matches_any(&hints, MAYBE);
+        let class_unlikely = is_comment_section(&hints)
+            || (matches_any(&hints, UNLIKELY) && !matches_any(&hints, MAYBE));
         let itemprop = tag.attr("itemprop").unwrap_or("");
         let article_body = itemprop.eq_ignore_ascii_case("articleBody");
         let hidden = hidden || p.is_some_and(|p| p.hidden);

@@ -126,6 +126,18 @@ const NEGATIVE: &[&str] = &[
     "caption",
 ];
 
+/// A comment section or a comment: a class or id word that starts with `comment`
+/// (`comments`, `comment-content`, `commentbody`) or has `comment(s)` as a part
+/// (`epoch-comment-body`, `page-comments`). Unlike the other unlikely hints, "maybe" words
+/// such as `body` or `content` do not save it: `comments-body` is the comments' body.
+pub(super) fn is_comment_section(hints: &str) -> bool {
+    hints.split_whitespace().any(|w| {
+        w.starts_with("comment")
+            || w.split(['-', '_'])
+                .any(|p| p == "comment" || p == "comments")
+    })
+}
+
 pub(super) fn matches_any(s: &str, patterns: &[&str]) -> bool {
     !s.is_empty() && patterns.iter().any(|p| s.contains(p))
 }
@@ -142,4 +154,39 @@ pub(super) fn class_weight(s: &str) -> i16 {
         w += 25;
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::html::extract;
+
+    #[test]
+    fn comment_words_mark_a_comment_section_even_beside_maybe_words() {
+        for hints in [
+            "comments-body ",
+            "x comment-content",
+            " commentbody",
+            "epoch-comment-body",
+        ] {
+            assert!(is_comment_section(hints), "{hints}");
+        }
+        for hints in ["article-body main", "recommend", "uncommented", " "] {
+            assert!(!is_comment_section(hints), "{hints}");
+        }
+    }
+
+    #[test]
+    fn a_comments_body_is_left_out_of_the_article() {
+        let para = "<p>Words of the article, with a comma, and enough of them to count.</p>";
+        let comment = "<p>A reader's comment, quite long, with commas, and opinions, too.</p>";
+        let html = format!(
+            "<body><div class=blog>{}<div class=comments-body>{}</div></div></body>",
+            para.repeat(8),
+            comment.repeat(6)
+        );
+        let e = extract(&html);
+        assert!(e.text.starts_with("Words of the article"), "{}", e.text);
+        assert!(!e.text.contains("reader's comment"), "{}", e.text);
+    }
 }
