@@ -124,6 +124,14 @@ const NEGATIVE: &[&str] = &[
     "byline",
     "author",
     "caption",
+    // Left out when the page is printed: never the article.
+    "noprint",
+    "no-print",
+    "no_print",
+    "hidden-print",
+    "hide-print",
+    "print-hide",
+    "d-print-none",
 ];
 
 /// A comment section or a comment: a class or id word that starts with `comment`
@@ -174,6 +182,19 @@ mod tests {
         for hints in ["article-body main", "recommend", "uncommented", " "] {
             assert!(!is_comment_section(hints), "{hints}");
         }
+    }
+
+    #[test]
+    fn what_the_page_does_not_print_is_not_the_article() {
+        let para = "<p>Words of the article, with a comma, and enough of them to count.</p>";
+        let html = format!(
+            "<body><div>{}<div class=noprint><p>Tell a friend about this story today</p></div></div></body>",
+            para.repeat(8)
+        );
+        let e = extract(&html);
+        assert!(e.text.starts_with("Words of the article"), "{}", e.text);
+        assert!(!e.text.contains("Tell a friend"), "{}", e.text);
+        assert!(class_weight("nav noprint") < 0);
     }
 
     #[test]
