@@ -14,6 +14,7 @@
 //! ancestors scored per paragraph are at most [`SCORED_ANCESTORS`]; class and id values are
 //! read up to [`MAX_HINT_BYTES`]; every other pass is a loop over the elements or blocks.
 
+mod chrome;
 mod collect;
 mod fallback;
 mod hints;
@@ -114,7 +115,9 @@ pub fn extract(html: &str) -> Extraction {
         .map(|b| &buf[b.start as usize..b.end as usize])
         .take(8)
         .collect();
+    let title_tag = meta.title_tag();
     let meta = meta.finish(h1, &bylines);
+    let titles = [meta.title.as_deref(), title_tag.as_deref()];
     // As readability: first without unlikely candidates; if that gives too little, again
     // with them (a page whose article sits in a `class="...sidebar..."` layout wrapper),
     // then without class weights, then without the conditional clean-up (a 2000s table
@@ -123,7 +126,7 @@ pub fn extract(html: &str) -> Extraction {
     let mut best: Option<(String, f32)> = None;
     for pass in Pass::LADDER {
         if let Some((keep, confidence)) = choose(&nodes, &blocks, pass) {
-            let text = join(&buf, &blocks, &keep, meta.title.as_deref());
+            let text = join(&buf, &blocks, &keep, titles);
             let chars = text.chars().count();
             if best.as_ref().is_none_or(|(b, _)| chars > b.chars().count()) {
                 best = Some((text, confidence));
@@ -146,12 +149,18 @@ pub fn extract(html: &str) -> Extraction {
     }
 }
 
-/// The kept blocks, one paragraph each; a leading block equal to the title is left out.
-fn join(buf: &str, blocks: &[Block], keep: &[bool], title: Option<&str>) -> String {
+/// The kept blocks, one paragraph each, without the chrome lines around the article (a
+/// leading block equal to or found in one of the `titles`, a dateline, a byline, a
+/// copyright line).
+fn join(buf: &str, blocks: &[Block], keep: &[bool], titles: [Option<&str>; 2]) -> String {
     let mut out = String::new();
-    for (b, _) in blocks.iter().zip(keep).filter(|(_, k)| **k) {
+    let kept = blocks.iter().zip(keep).filter(|(_, k)| **k);
+    for (index, (b, _)) in kept.enumerate() {
         let text = &buf[b.start as usize..b.end as usize];
-        if out.is_empty() && title.is_some_and(|t| t == text) {
+        if out.is_empty() && titles.iter().any(|t| t.is_some_and(|t| t == text)) {
+            continue;
+        }
+        if chrome::is_chrome(text, index, &titles) {
             continue;
         }
         if !out.is_empty() {

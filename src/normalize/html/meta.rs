@@ -119,6 +119,11 @@ fn clean(s: &str) -> String {
 }
 
 impl<'a> MetaCollector<'a> {
+    /// The page's `<title>`, decoded and cut like the other fields.
+    pub(crate) fn title_tag(&self) -> Option<String> {
+        self.title_tag.map(clean).filter(|t| !t.is_empty())
+    }
+
     pub(crate) fn open(&mut self, tag: &Tag<'a>) {
         if tag.name.is("html") && self.lang.is_none() {
             self.lang = tag.attr("lang").or_else(|| tag.attr("xml:lang"));

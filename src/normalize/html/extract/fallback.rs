@@ -27,7 +27,7 @@ pub(super) fn fallback(
 fn whole_page(buf: &str, blocks: &[Block], meta: PageMeta, reason: &'static str) -> Extraction {
     let keep = vec![true; blocks.len()];
     Extraction {
-        text: join(buf, blocks, &keep, None),
+        text: join(buf, blocks, &keep, [None, None]),
         method: Method::WholePage,
         confidence: None,
         fallback_reason: Some(reason),
