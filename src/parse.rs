@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::normalize::language::is_language_tag;
 use crate::pipeline::RejectReason;
 
 /// Why a record is poison. Each variant is a dead-letter `reason` label.
@@ -229,20 +230,6 @@ fn is_invisible(c: char) -> bool {
         | '\u{FEFF}'
         | '\u{FFF9}'..='\u{FFFB}'
     )
-}
-
-/// A plausible BCP 47 / ISO 639 tag: a 2–3 letter language, then subtags of 1–8 letters or
-/// digits, separated by `-` (or `_`, as locales often write them).
-fn is_language_tag(tag: &str) -> bool {
-    if tag.len() > MAX_LANGUAGE_BYTES {
-        return false;
-    }
-    let mut parts = tag.split(['-', '_']);
-    let primary_ok = parts
-        .next()
-        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
-    primary_ok
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn take_date(object: &mut Map<String, Value>) -> Result<Option<RawDate>, ParseError> {

@@ -1,14 +1,29 @@
-//! The article's language: from a `lang` attribute, or detected in its text (whatlang).
+//! The article's language: the record's tag (checked here), a page's `lang` attribute, or
+//! detected in its text (whatlang).
+
+/// A plausible BCP 47 / ISO 639 tag: a 2–3 letter language, then subtags of 1–8 letters or
+/// digits, separated by `-` (or `_`, as locales often write them).
+pub(crate) fn is_language_tag(tag: &str) -> bool {
+    if tag.len() > crate::parse::MAX_LANGUAGE_BYTES {
+        return false;
+    }
+    let mut parts = tag.split(['-', '_']);
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
 
 /// The primary subtag of a `lang` attribute (`en-US` → `en`), if it looks like a language.
-pub fn primary_language(lang: &str) -> Option<String> {
+pub(crate) fn primary_language(lang: &str) -> Option<String> {
     let primary = lang.trim().split(['-', '_']).next()?;
     ((2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic()))
         .then(|| primary.to_ascii_lowercase())
 }
 
 /// Detects the language of title and body (first 2,000 characters), as ISO 639-1.
-pub fn detect(title: &str, body: &str) -> Option<String> {
+pub(crate) fn detect(title: &str, body: &str) -> Option<String> {
     let sample: String = title
         .chars()
         .chain(['\n'])

@@ -61,7 +61,9 @@ pub struct Article {
     /// Paragraphs separated by a blank line.
     pub body: String,
     pub published_at: Option<DateTime<Utc>>,
-    /// ISO 639-1 code (given, else detected).
+    /// The record's language tag (lower-cased, as given), else the primary subtag of the
+    /// page's `<html lang>`, else the detected language: ISO 639-1, or ISO 639-3 for the
+    /// languages without a two-letter code.
     pub language: Option<String>,
     pub authors: Vec<String>,
     pub extra: Map<String, Value>,
