@@ -13,8 +13,8 @@ L3S-GN1-20100130203947-00001/ (original/UUID.html, annotated/UUID.html, url-mapp
     python3 scripts/extraction_l3s.py page-signal /tmp/l3s-tune              # 300 pages
     python3 scripts/extraction_l3s.py page-signal /tmp/l3s-check --split check  # 311 pages
 
-SOURCE may be the checkout (its work tree), its .git directory or a bare clone (read with
-`git archive` at that commit), or an unpacked L3S-GN1-20100130203947-00001 directory.
+SOURCE may be a checkout, its .git directory or a bare clone (all read with `git archive`
+at that commit), or an unpacked L3S-GN1-20100130203947-00001 directory.
 
 LICENCE: research use only. The dataset README grants "a non-exclusive, non-transferable,
 worldwide, and royalty-free license to use the provided dataset for your research use only"
@@ -280,7 +280,11 @@ def main():
         in_tune = {c[2] for c in tune}
         chosen = [c for c in everything if args.split == "all" or c[2] not in in_tune]
 
-    if os.path.isdir(args.out):
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        # Only a directory this script built before (it has its INDEX.tsv) is emptied first.
+        if not os.path.exists(os.path.join(args.out, "INDEX.tsv")):
+            sys.exit(f"{args.out} is not empty and was not built by this script: refusing to "
+                     "overwrite it")
         for name in os.listdir(args.out):
             if name.endswith((".html", ".txt")) or name == "INDEX.tsv":
                 os.remove(os.path.join(args.out, name))

@@ -8,9 +8,9 @@
 //! publication date outside 1000–9999, or a result outside it, leaves the date unresolved.
 
 // Dates the rules resolve are held to the same years as input dates.
-use crate::normalize::date::YEARS;
+use crate::normalize::date::{YEARS, month_name, weekday_name};
 
-use chrono::{Datelike, Days, Duration, NaiveDate, Weekday};
+use chrono::{Datelike, Days, Duration, NaiveDate};
 
 use super::EntityType;
 
@@ -21,51 +21,6 @@ pub struct RuleSpan {
     pub end: usize,
     pub kind: EntityType,
     pub normalized: Option<String>,
-}
-
-fn month(word: &str) -> Option<u32> {
-    let w = word.trim_end_matches('.');
-    if !w.starts_with(|c: char| c.is_uppercase()) {
-        return None;
-    }
-    // ASCII case-insensitive, without a lower-cased copy (this runs for every capitalised
-    // token): no non-ASCII word lower-cases to a month name.
-    let is = |m: &&str| w.eq_ignore_ascii_case(m);
-    const FULL: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    const ABBR: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    FULL.iter()
-        .position(is)
-        .or_else(|| ABBR.iter().position(is))
-        .or_else(|| is(&"sept").then_some(8))
-        .map(|i| i as u32 + 1)
-}
-
-fn weekday(word: &str) -> Option<Weekday> {
-    Some(match word {
-        "Monday" => Weekday::Mon,
-        "Tuesday" => Weekday::Tue,
-        "Wednesday" => Weekday::Wed,
-        "Thursday" => Weekday::Thu,
-        "Friday" => Weekday::Fri,
-        "Saturday" => Weekday::Sat,
-        "Sunday" => Weekday::Sun,
-        _ => return None,
-    })
 }
 
 fn day(word: &str) -> Option<u32> {
@@ -267,12 +222,12 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             continue;
         }
         // Month [day] [,] [year]  |  day Month [year]
-        let (m, d, mut end) = if let Some(m) = month(w(i)) {
+        let (m, d, mut end) = if let Some(m) = month_name(w(i)) {
             match day(w(i + 1)) {
                 Some(d) => (Some(m), Some(d), i + 2),
                 None => (Some(m), None, i + 1),
             }
-        } else if let (Some(d), Some(m)) = (day(w(i)), month(w(i + 1))) {
+        } else if let (Some(d), Some(m)) = (day(w(i)), month_name(w(i + 1))) {
             (Some(m), Some(d), i + 2)
         } else {
             (None, None, i)
@@ -333,7 +288,7 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             }
         }
         // Weekdays: the day of the publication week (ISO week, Monday first).
-        if let Some(wd) = weekday(w(i)) {
+        if let Some(wd) = weekday_name(w(i)) {
             let norm = published.and_then(|p| {
                 let monday =
                     p.checked_sub_days(Days::new(u64::from(p.weekday().num_days_from_monday())))?;

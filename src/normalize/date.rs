@@ -2,7 +2,7 @@
 
 use std::ops::RangeInclusive;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 
 use crate::parse::RawDate;
 
@@ -46,6 +46,54 @@ const TZ_DATETIME_FORMATS: &[&str] = &[
     "%a, %d %b %Y %H:%M:%S %z",
     "%d %b %Y %H:%M:%S %z",
 ];
+
+/// The month (1–12) a capitalised month name or abbreviation names ("March", "Sept.",
+/// "DEC").
+pub fn month_name(word: &str) -> Option<u32> {
+    let w = word.trim_end_matches('.');
+    if !w.starts_with(|c: char| c.is_uppercase()) {
+        return None;
+    }
+    // ASCII case-insensitive, without a lower-cased copy (this runs for every capitalised
+    // token): no non-ASCII word lower-cases to a month name.
+    let is = |m: &&str| w.eq_ignore_ascii_case(m);
+    const FULL: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    const ABBR: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    FULL.iter()
+        .position(is)
+        .or_else(|| ABBR.iter().position(is))
+        .or_else(|| is(&"sept").then_some(8))
+        .map(|i| i as u32 + 1)
+}
+
+/// The weekday a capitalised full weekday name names ("Thursday").
+pub fn weekday_name(word: &str) -> Option<Weekday> {
+    Some(match word {
+        "Monday" => Weekday::Mon,
+        "Tuesday" => Weekday::Tue,
+        "Wednesday" => Weekday::Wed,
+        "Thursday" => Weekday::Thu,
+        "Friday" => Weekday::Fri,
+        "Saturday" => Weekday::Sat,
+        "Sunday" => Weekday::Sun,
+        _ => return None,
+    })
+}
 
 /// Parses a publication date; `None` when no known format matches or the year is outside
 /// [`YEARS`].

@@ -120,9 +120,6 @@ const BOILERPLATE_PREFIXES: &[&str] = &[
     "skip to content",
     "cancel reply",
     "post comment",
-    "copyright ©",
-    "© copyright",
-    "all rights reserved",
     "we use cookies",
     "accept cookies",
 ];
@@ -137,10 +134,31 @@ pub fn is_boilerplate(line: &str) -> bool {
     }
     let lower = line.to_lowercase();
     BOILERPLATE_PREFIXES.iter().any(|p| lower.starts_with(p))
+        || is_copyright(line)
         || matches!(
             lower.as_str(),
             "share" | "tweet" | "email" | "print" | "subscribe" | "comments"
         )
+}
+
+/// Longest line taken for a copyright notice.
+const COPYRIGHT_MAX_CHARS: usize = 200;
+
+/// A copyright notice: "© 2008 AAP", "Copyright 2007 The Associated Press. All rights
+/// reserved.", "(c) 2008 Reuters". A line that merely starts with "Copyright" or "(c)" (a
+/// sentence about copyright, a lettered list item) needs a `©` or a year as well.
+pub fn is_copyright(line: &str) -> bool {
+    if line.len() > 4 * COPYRIGHT_MAX_CHARS || line.chars().count() > COPYRIGHT_MAX_CHARS {
+        return false;
+    }
+    let lower = line.trim().to_lowercase();
+    let has_year = lower
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 4 && (w.starts_with("19") || w.starts_with("20")));
+    lower.starts_with('©')
+        || lower.contains("all rights reserved")
+        || ((lower.starts_with("copyright") || lower.starts_with("(c)"))
+            && (lower.contains('©') || has_year))
 }
 
 /// Collapses runs of whitespace inside a line to one space and trims it.

@@ -12,7 +12,9 @@
 //!
 //! Bounds: elements and blocks are at most one per tag, so memory is linear in the input;
 //! ancestors scored per paragraph are at most [`SCORED_ANCESTORS`]; class and id values are
-//! read up to [`MAX_HINT_BYTES`]; every other pass is a loop over the elements or blocks.
+//! read up to [`MAX_HINT_BYTES`]; every other pass is a loop over the elements or blocks,
+//! and scoring and joining run at most once per pass of the ladder (four), keeping at most
+//! two joined texts.
 
 mod chrome;
 mod collect;
@@ -35,8 +37,12 @@ pub const MAX_HINT_BYTES: usize = 256;
 /// Below this many characters the extracted content is not trusted and the whole page's
 /// text is used instead.
 pub const MIN_CONTENT_CHARS: usize = 140;
-/// Below this many characters, extraction is tried again with unlikely candidates kept.
+/// Below this many characters, extraction is tried again by a looser pass
+/// ([`score::Pass::LADDER`]: unlikely candidates kept, then class weights off, then the
+/// clean-up off).
 pub const RETRY_BELOW_CHARS: usize = 500;
+/// A looser pass's text replaces a stricter one's only when it is this many times longer.
+pub const LOOSER_PASS_FACTOR: usize = 2;
 
 /// How the body was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,14 +127,19 @@ pub fn extract(html: &str) -> Extraction {
     // As readability: first without unlikely candidates; if that gives too little, again
     // with them (a page whose article sits in a `class="...sidebar..."` layout wrapper),
     // then without class weights, then without the conditional clean-up (a 2000s table
-    // layout whose text runs between `<br>`s in a cell full of spacer images); the longest
-    // text wins.
+    // layout whose text runs between `<br>`s in a cell full of spacer images). A looser
+    // pass replaces a stricter one's text only when it finds [`LOOSER_PASS_FACTOR`] times
+    // as much: a short article plus the comments or print-hidden boxes the stricter pass
+    // left out is not a better answer.
     let mut best: Option<(String, f32)> = None;
     for pass in Pass::LADDER {
         if let Some((keep, confidence)) = choose(&nodes, &blocks, pass) {
             let text = join(&buf, &blocks, &keep, titles);
             let chars = text.chars().count();
-            if best.as_ref().is_none_or(|(b, _)| chars > b.chars().count()) {
+            if best
+                .as_ref()
+                .is_none_or(|(b, _)| chars >= LOOSER_PASS_FACTOR * b.chars().count().max(1))
+            {
                 best = Some((text, confidence));
             }
             if chars >= RETRY_BELOW_CHARS {
@@ -180,7 +191,8 @@ mod tests {
     fn content_the_clean_up_would_empty_is_found_by_a_later_pass() {
         // Text between `<br>`s beside spacer images: readability's clean-up removes the
         // cell (more images than paragraphs), so only the pass without it finds the article.
-        let para = "Words of the article, with a comma, and enough of them to count. ";
+        // No commas: ten or more would exempt the cell from the clean-up.
+        let para = "Words of the article and enough of them to count. ";
         let html = format!(
             "<body><nav><a href=/a>Home</a> <a href=/b>News</a></nav>\
              <div><div>{a}<br><br>{a}<br><br>{a}<img src=s.gif><img src=t.gif></div></div>\

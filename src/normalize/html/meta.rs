@@ -298,7 +298,7 @@ impl<'a> MetaCollector<'a> {
 
 /// A name from a byline such as "By Jane Doe | Reuters"; `None` for what does not look
 /// like a name (dates, handles, labels such as "Name *" or "About the author").
-fn byline_name(text: &str) -> Option<String> {
+pub(crate) fn byline_name(text: &str) -> Option<String> {
     let mut t = text.trim();
     for prefix in ["by ", "By ", "BY ", "Von ", "Par ", "Por "] {
         if let Some(rest) = t.strip_prefix(prefix) {

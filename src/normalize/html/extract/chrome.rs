@@ -1,10 +1,14 @@
 //! Short lines around the article that are page chrome, not its text: the headline repeated
-//! above the body, a dateline, a byline, a copyright notice. Checked on each kept block as
-//! the output is joined, so only the chosen content is looked at.
+//! above the body, a dateline, a byline, a copyright notice. Checked on each block as the
+//! output is joined (the chosen content's, or the whole page's when extraction falls back).
 //!
 //! Bounds: a block is only examined when it has at most [`MAX_CHROME_CHARS`] characters,
 //! so each check costs a constant; the headline check compares with a title of at most
 //! [`MAX_TITLE_CHARS`] characters.
+
+use crate::normalize::date::{month_name, weekday_name};
+use crate::normalize::html::meta::byline_name;
+use crate::normalize::text::is_copyright;
 
 /// Longest block that can be a chrome line; article sentences are longer.
 pub const MAX_CHROME_CHARS: usize = 200;
@@ -18,97 +22,76 @@ pub(super) fn is_chrome(text: &str, index: usize, titles: &[Option<&str>]) -> bo
     if text.len() > 4 * MAX_CHROME_CHARS || text.chars().count() > MAX_CHROME_CHARS {
         return false;
     }
-    let lower = text.to_lowercase();
-    is_copyright(&lower)
+    is_copyright(text)
         || (index < HEAD_BLOCKS
-            && (is_dateline(&lower)
-                || is_byline(&lower)
-                || titles.iter().any(|t| repeats_title(&lower, *t))))
+            && (is_dateline(text)
+                || is_byline(text)
+                || titles.iter().any(|t| repeats_title(text, *t))))
 }
 
-/// "© 2008 AAP", "Copyright 2007 The Associated Press. All rights reserved."
-fn is_copyright(lower: &str) -> bool {
-    lower.starts_with('©')
-        || lower.starts_with("(c)")
-        || lower.starts_with("copyright")
-        || lower.contains("all rights reserved")
-}
-
-fn words(lower: &str) -> impl Iterator<Item = &str> {
-    lower
-        .split(|c: char| !c.is_alphanumeric())
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
 }
 
-const MONTHS_AND_DAYS: &[&str] = &[
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "mon",
-    "tue",
-    "wed",
-    "thu",
-    "fri",
-    "sat",
-    "sun",
+/// Lower-case words a dateline may hold besides its date ("updated at 6:43 pm on").
+const DATELINE_WORDS: &[&str] = &[
+    "am", "pm", "at", "on", "of", "the", "and", "th", "st", "nd", "rd",
 ];
 
-/// A short line that is mostly a date: "Saturday, January 5th 2008, 6:43 PM",
-/// "Published: Friday, January 18, 2008", "28/12/2007 11:27".
-fn is_dateline(lower: &str) -> bool {
-    if lower.chars().count() > 70 || words(lower).count() > 12 {
+/// A short line that is a date: "Saturday, January 5th 2008, 6:43 PM", "Published: Friday,
+/// January 18, 2008", "28/12/2007 11:27". A year with a capitalised month or weekday name,
+/// or a day/month/year of digits; and besides the date at most one other lower-case word, so
+/// a sentence that mentions a date ("In March 2008 he joined the board.") is not one.
+fn is_dateline(text: &str) -> bool {
+    if text.chars().count() > 70 || words(text).count() > 12 {
         return false;
     }
-    let year = words(lower).any(|w| {
+    let year = words(text).any(|w| {
         w.len() == 4 && (w.starts_with("19") || w.starts_with("20")) && w.parse::<u16>().is_ok()
     });
-    let numeric_date = lower
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0].is_ascii_digit() && (w[1] == b'/' || w[1] == b'.') && w[2].is_ascii_digit());
-    let named = words(lower).any(|w| MONTHS_AND_DAYS.contains(&w));
-    (year && (named || numeric_date)) || (numeric_date && lower.matches(['/', '.']).count() >= 2)
+    let named = words(text).any(|w| month_name(w).is_some() || weekday_name(w).is_some());
+    let numeric_date = text.split_whitespace().any(|w| {
+        let parts: Vec<&str> = w
+            .trim_matches(|c: char| !c.is_ascii_digit())
+            .split(['/', '.', '-'])
+            .collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let other_words = words(text)
+        .filter(|w| w.starts_with(|c: char| c.is_lowercase()))
+        .filter(|w| !DATELINE_WORDS.contains(w))
+        .count();
+    ((year && named) || numeric_date) && other_words <= 1
 }
 
-/// "By Kurt Orzeck", "By the Associated Press".
-fn is_byline(lower: &str) -> bool {
-    lower.chars().count() <= 60 && lower.starts_with("by ") && words(lower).count() <= 7
+/// "By Kurt Orzeck", "By the Associated Press": "By" and a name (the byline rule of the page's
+/// metadata), its words capitalised but for small connecting words.
+fn is_byline(text: &str) -> bool {
+    let Some(rest) = ["By ", "BY ", "by "]
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+    else {
+        return false;
+    };
+    text.chars().count() <= 60
+        && byline_name(text).is_some()
+        && rest.split_whitespace().all(|w| {
+            w.starts_with(|c: char| c.is_uppercase())
+                || matches!(w, "the" | "and" | "of" | "de" | "van" | "von")
+        })
 }
 
-/// The headline above the body: three words or more, all found in order in the title.
-fn repeats_title(lower: &str, title: Option<&str>) -> bool {
+/// The headline above the body: three words or more, found as a run of words in the title.
+fn repeats_title(text: &str, title: Option<&str>) -> bool {
     let Some(title) = title.filter(|t| t.chars().count() <= MAX_TITLE_CHARS) else {
         return false;
     };
-    let line: Vec<&str> = words(lower).collect();
+    let lower = text.to_lowercase();
+    let line: Vec<&str> = words(&lower).collect();
     if line.len() < 3 {
         return false;
     }
@@ -141,6 +124,16 @@ mod tests {
             "The vote is set for March 4, 2008, and the count will take a week or more.",
             "By the end of the year the company had hired 2008 people.",
             "Sales rose in 2007.",
+            "Growth slowed to 2.1 percent.",
+            "Shares rose 3.5% to 12.40 euros.",
+            "She may run again in 2012.",
+            "In 2008 he sat on the board.",
+            "In March 2008 he joined the board.",
+            "The Sun, 2008",
+            "By the numbers",
+            "By noon the fire had spread.",
+            "(c) any person who sells a firearm to a minor;",
+            "Copyright lawsuits rose sharply last year, the report said.",
         ] {
             assert!(!is_chrome(line, 0, &[]), "{line}");
         }

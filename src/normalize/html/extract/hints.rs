@@ -128,21 +128,26 @@ const NEGATIVE: &[&str] = &[
     "noprint",
     "no-print",
     "no_print",
-    "hidden-print",
     "hide-print",
     "print-hide",
     "d-print-none",
 ];
 
-/// A comment section or a comment: a class or id word that starts with `comment`
-/// (`comments`, `comment-content`, `commentbody`) or has `comment(s)` as a part
-/// (`epoch-comment-body`, `page-comments`). Unlike the other unlikely hints, "maybe" words
+/// A comment section or a comment: a class or id word that starts with `comment` but not
+/// `commentar` (`comments`, `comment-content`, `commentbody`; not `commentary`, an opinion
+/// section) or has `comment(s)` as a part (`epoch-comment-body`, `page-comments`), other
+/// than a state such as `comments-closed`. Unlike the other unlikely hints, "maybe" words
 /// such as `body` or `content` do not save it: `comments-body` is the comments' body.
 pub(super) fn is_comment_section(hints: &str) -> bool {
     hints.split_whitespace().any(|w| {
-        w.starts_with("comment")
-            || w.split(['-', '_'])
-                .any(|p| p == "comment" || p == "comments")
+        let state = ["-closed", "-open", "-off", "-disabled", "-count"]
+            .iter()
+            .any(|s| w.ends_with(s));
+        let comment_word = w.starts_with("comment") && !w.starts_with("commentar");
+        let comment_part = w
+            .split(['-', '_'])
+            .any(|p| p == "comment" || p == "comments");
+        !state && (comment_word || comment_part)
     })
 }
 
@@ -195,6 +200,32 @@ mod tests {
         assert!(e.text.starts_with("Words of the article"), "{}", e.text);
         assert!(!e.text.contains("Tell a friend"), "{}", e.text);
         assert!(class_weight("nav noprint") < 0);
+    }
+
+    #[test]
+    fn commentary_and_comment_states_are_not_comment_sections() {
+        assert!(is_comment_section("comments-body"));
+        assert!(is_comment_section("post epoch-comment-body"));
+        assert!(!is_comment_section("commentary article-body"));
+        assert!(!is_comment_section("entry-content comments-closed"));
+    }
+
+    #[test]
+    fn a_short_article_keeps_out_its_comments_and_what_is_not_printed() {
+        // Under the retry threshold every pass runs; the looser ones bring the comments and
+        // the print-hidden box back, which must not win on length alone.
+        let para = "<p>Words of the article, with a comma, and enough of them to count.</p>";
+        let comment = "<p>A reader's comment, quite long, with commas, and opinions, too.</p>";
+        let html = format!(
+            "<body><div class=blog>{}<div class=noprint><p>Tell a friend about this story \
+             today</p></div><div class=comments-body>{}</div></div></body>",
+            para.repeat(3),
+            comment.repeat(2)
+        );
+        let e = extract(&html);
+        assert!(e.text.starts_with("Words of the article"), "{}", e.text);
+        assert!(!e.text.contains("reader's comment"), "{}", e.text);
+        assert!(!e.text.contains("Tell a friend"), "{}", e.text);
     }
 
     #[test]
