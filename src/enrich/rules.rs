@@ -8,7 +8,7 @@
 //! publication date outside 1000–9999, or a result outside it, leaves the date unresolved.
 
 // Dates the rules resolve are held to the same years as input dates.
-use crate::normalize::date::{YEARS, month_name, weekday_name};
+use crate::normalize::date::{YEARS, month_name, weekday_name, year_number};
 
 use chrono::{Datelike, Days, Duration, NaiveDate};
 
@@ -33,14 +33,6 @@ fn day(word: &str) -> Option<u32> {
         return None;
     }
     w.parse().ok().filter(|d| (1..=31).contains(d))
-}
-
-fn year(word: &str) -> Option<i32> {
-    if word.len() == 4 && word.bytes().all(|b| b.is_ascii_digit()) {
-        word.parse().ok().filter(|y| (1800..=2199).contains(y))
-    } else {
-        None
-    }
 }
 
 /// Parse "1,000.50", "3.5", "12".
@@ -235,7 +227,7 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
         if let Some(m) = m {
             let mut y = None;
             let comma = usize::from(w(end) == ",");
-            if let Some(yy) = year(w(end + comma)) {
+            if let Some(yy) = year_number(w(end + comma)) {
                 y = Some(yy);
                 end += comma + 1;
             } else if matches!(w(end), "last" | "this" | "next") && w(end + 1) == "year" {
@@ -341,7 +333,7 @@ pub fn find(words: &[&str], published: Option<NaiveDate>) -> Vec<RuleSpan> {
             continue;
         }
         // A year after a preposition: "in 2019".
-        if let Some(y) = year(w(i))
+        if let Some(y) = year_number(w(i))
             && i > 0
             && matches!(
                 w(i - 1).to_lowercase().as_str(),

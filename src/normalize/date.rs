@@ -81,6 +81,15 @@ pub fn month_name(word: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
+/// The year a four-digit word names, in the years news text writes out (1800–2199).
+pub fn year_number(word: &str) -> Option<i32> {
+    if word.len() == 4 && word.bytes().all(|b| b.is_ascii_digit()) {
+        word.parse().ok().filter(|y| (1800..=2199).contains(y))
+    } else {
+        None
+    }
+}
+
 /// The weekday a capitalised full weekday name names ("Thursday").
 pub fn weekday_name(word: &str) -> Option<Weekday> {
     Some(match word {

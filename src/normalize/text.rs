@@ -1,5 +1,7 @@
 //! Text clean-up: mojibake, HTML entities, whitespace, page chrome.
 
+use super::date::year_number;
+
 /// Windows-1252 code points for bytes 0x80..=0x9F (None where undefined).
 const CP1252_HIGH: [Option<char>; 32] = [
     Some('€'),
@@ -154,7 +156,7 @@ pub fn is_copyright(line: &str) -> bool {
     let lower = line.trim().to_lowercase();
     let has_year = lower
         .split(|c: char| !c.is_ascii_digit())
-        .any(|w| w.len() == 4 && (w.starts_with("19") || w.starts_with("20")));
+        .any(|w| year_number(w).is_some());
     lower.starts_with('©')
         || lower.contains("all rights reserved")
         || ((lower.starts_with("copyright") || lower.starts_with("(c)"))

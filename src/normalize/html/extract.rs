@@ -131,24 +131,26 @@ pub fn extract(html: &str) -> Extraction {
     // pass replaces a stricter one's text only when it finds [`LOOSER_PASS_FACTOR`] times
     // as much: a short article plus the comments or print-hidden boxes the stricter pass
     // left out is not a better answer.
-    let mut best: Option<(String, f32)> = None;
+    // (text, confidence, characters)
+    let mut best: Option<(String, f32, usize)> = None;
     for pass in Pass::LADDER {
-        if let Some((keep, confidence)) = choose(&nodes, &blocks, pass) {
-            let text = join(&buf, &blocks, &keep, titles);
-            let chars = text.chars().count();
-            if best
-                .as_ref()
-                .is_none_or(|(b, _)| chars >= LOOSER_PASS_FACTOR * b.chars().count().max(1))
-            {
-                best = Some((text, confidence));
-            }
-            if chars >= RETRY_BELOW_CHARS {
-                break;
-            }
+        let Some((keep, confidence)) = choose(&nodes, &blocks, pass) else {
+            continue;
+        };
+        let text = join(&buf, &blocks, &keep, titles);
+        let chars = text.chars().count();
+        if best
+            .as_ref()
+            .is_none_or(|b| chars >= LOOSER_PASS_FACTOR * b.2.max(1))
+        {
+            best = Some((text, confidence, chars));
+        }
+        if best.as_ref().is_some_and(|b| b.2 >= RETRY_BELOW_CHARS) {
+            break;
         }
     }
     match best {
-        Some((text, confidence)) if text.chars().count() >= MIN_CONTENT_CHARS => Extraction {
+        Some((text, confidence, chars)) if chars >= MIN_CONTENT_CHARS => Extraction {
             text,
             method: Method::MainContent,
             confidence: Some(confidence),
@@ -160,17 +162,13 @@ pub fn extract(html: &str) -> Extraction {
     }
 }
 
-/// The kept blocks, one paragraph each, without the chrome lines around the article (a
-/// leading block equal to or found in one of the `titles`, a dateline, a byline, a
-/// copyright line).
+/// The kept blocks, one paragraph each, without the chrome lines around the article (see
+/// [`chrome`]: a leading headline, dateline or byline, a copyright line).
 fn join(buf: &str, blocks: &[Block], keep: &[bool], titles: [Option<&str>; 2]) -> String {
     let mut out = String::new();
     let kept = blocks.iter().zip(keep).filter(|(_, k)| **k);
     for (index, (b, _)) in kept.enumerate() {
         let text = &buf[b.start as usize..b.end as usize];
-        if out.is_empty() && titles.iter().any(|t| t.is_some_and(|t| t == text)) {
-            continue;
-        }
         if chrome::is_chrome(text, index, &titles) {
             continue;
         }

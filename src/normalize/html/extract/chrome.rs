@@ -6,7 +6,7 @@
 //! so each check costs a constant; the headline check compares with a title of at most
 //! [`MAX_TITLE_CHARS`] characters.
 
-use crate::normalize::date::{month_name, weekday_name};
+use crate::normalize::date::{month_name, weekday_name, year_number};
 use crate::normalize::html::meta::byline_name;
 use crate::normalize::text::is_copyright;
 
@@ -47,9 +47,7 @@ fn is_dateline(text: &str) -> bool {
     if text.chars().count() > 70 || words(text).count() > 12 {
         return false;
     }
-    let year = words(text).any(|w| {
-        w.len() == 4 && (w.starts_with("19") || w.starts_with("20")) && w.parse::<u16>().is_ok()
-    });
+    let year = words(text).any(|w| year_number(w).is_some());
     let named = words(text).any(|w| month_name(w).is_some() || weekday_name(w).is_some());
     let numeric_date = text.split_whitespace().any(|w| {
         let parts: Vec<&str> = w
@@ -85,11 +83,15 @@ fn is_byline(text: &str) -> bool {
         })
 }
 
-/// The headline above the body: three words or more, found as a run of words in the title.
+/// The headline above the body: the title itself, or three words or more found as a run of
+/// words in it (the title with the site's name around it).
 fn repeats_title(text: &str, title: Option<&str>) -> bool {
     let Some(title) = title.filter(|t| t.chars().count() <= MAX_TITLE_CHARS) else {
         return false;
     };
+    if text == title {
+        return true;
+    }
     let lower = text.to_lowercase();
     let line: Vec<&str> = words(&lower).collect();
     if line.len() < 3 {
@@ -148,6 +150,10 @@ mod tests {
         assert!(is_chrome("Rocket down Eagles", 1, title));
         assert!(!is_chrome("Rocket down Eagles", HEAD_BLOCKS, title));
         assert!(!is_chrome("Eagles", 0, title));
+        assert!(
+            is_chrome("Eagles", 0, &[Some("Eagles")]),
+            "a title of one word"
+        );
         assert!(!is_chrome("Rocket down the Eagles", 0, title));
     }
 
