@@ -256,17 +256,11 @@ fn f<const M: u8>(out: &mut Feats, template: u64, v: u64) {
     }
 }
 
-/// The features of token `t` in mode `M` ([`ALL`], [`DYNAMIC`] or [`SPLIT`]), replacing what
-/// `out` held.
-pub(super) fn features<const M: u8>(ctx: &Ctx<'_>, t: &TokenState<'_>, out: &mut Feats) {
+/// The features of a token in mode `M` ([`ALL`], [`DYNAMIC`] or [`SPLIT`]), replacing what
+/// `out` held: every template, in training order, emitted as the mode wants (see [`f`]).
+pub(super) fn features<const M: u8>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
     out.v.clear();
     out.dynamic.clear();
-    templates::<M>(ctx, t, out);
-}
-
-/// Every template, in training order, emitted as mode `M` wants (see [`f`]).
-#[inline(always)]
-fn templates<const M: u8>(ctx: &Ctx<'_>, state: &TokenState<'_>, out: &mut Feats) {
     let &TokenState {
         i,
         p1,
