@@ -39,6 +39,10 @@ def classes(size):
                                 + '{"":0},' * (250_000 // 7) + '{}]</script>', "<p>x"),
         "foreign_content": fill(s, "<svg><math>", "<mi>x</mi><foreignObject><p>y"),
         "nul_and_controls": fill(s, "<p>", "a\u0000\u0001\u001b[31m\ufeff"),
+        # Short lines that are all page chrome (copyright, byline, dateline): nothing is left
+        # after the chrome check, so every pass of the retry ladder runs and checks each one.
+        "chrome_lines": fill(s, "<div>", "<p>© 2008 Daily News</p><p>By John Smith</p>"
+                             "<p>Saturday, January 5th 2008</p>"),
     }
     body = {
         "initials_run": fill(s, "", "S "),

@@ -59,6 +59,14 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("html_nested_lists", html(fill("", "<ul><li>x", ""))),
         ("html_unclosed_divs", html(fill("", "<div>", ""))),
         (
+            "html_chrome_lines",
+            html(fill(
+                "<div>",
+                "<p>© 2008 Daily News</p><p>By John Smith</p><p>Saturday, January 5th 2008</p>",
+                "",
+            )),
+        ),
+        (
             "html_deep_inline",
             html(fill("", "<span><a href=x><i>", "")),
         ),
