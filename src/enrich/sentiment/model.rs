@@ -419,6 +419,30 @@ mod tests {
     }
 
     #[test]
+    fn the_news_weights_keep_every_vader_fact_in_the_one_table() {
+        // set_news rebuilds the learned weights in the shared table: the lexicon, booster
+        // and negation entries must survive it (it drops only weight-only entries).
+        let m = SentimentModel::load_default();
+        for (k, v) in vader_sentiment::LEXICON.iter() {
+            let e = m
+                .words
+                .get(&word_key(k.as_ref()))
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(e.vader, Some(*v as f32), "{k}");
+        }
+        for w in NEGATIONS {
+            assert!(m.words.get(&word_key(w)).is_some_and(|e| e.negation), "{w}");
+        }
+        for (list, b) in [(BOOST_UP, B_INCR), (BOOST_DOWN, -B_INCR)] {
+            for w in list {
+                let e = m.words.get(&word_key(w)).copied().unwrap_or_default();
+                assert_eq!(e.booster, Some(b), "{w}");
+            }
+        }
+    }
+
+    #[test]
     fn shipped_news_model_rates_war_news_negative() {
         let m = SentimentModel::load_default();
         let (r, _) = m.rate(&words("missiles killed at least 11 civilians in Kyiv"));
