@@ -136,7 +136,7 @@ pub fn is_boilerplate(line: &str) -> bool {
     }
     let lower = line.to_lowercase();
     BOILERPLATE_PREFIXES.iter().any(|p| lower.starts_with(p))
-        || is_copyright(line)
+        || is_copyright_lower(&lower)
         || matches!(
             lower.as_str(),
             "share" | "tweet" | "email" | "print" | "subscribe" | "comments"
@@ -153,7 +153,11 @@ pub fn is_copyright(line: &str) -> bool {
     if line.len() > 4 * COPYRIGHT_MAX_CHARS || line.chars().count() > COPYRIGHT_MAX_CHARS {
         return false;
     }
-    let lower = line.trim().to_lowercase();
+    is_copyright_lower(&line.trim().to_lowercase())
+}
+
+/// [`is_copyright`] of a line already lower-cased and trimmed.
+fn is_copyright_lower(lower: &str) -> bool {
     let has_year = lower
         .split(|c: char| !c.is_ascii_digit())
         .any(|w| year_number(w).is_some());
@@ -228,6 +232,25 @@ fn line_without_controls(fixed: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copyright_notices_are_chrome_and_sentences_about_copyright_are_not() {
+        for line in [
+            "© 2022 Reuters",
+            "Copyright 2007 The Associated Press. All rights reserved.",
+            "(c) 2008 AAP",
+            "Copyright © Example Media",
+        ] {
+            assert!(is_copyright(line) && is_boilerplate(line), "{line}");
+        }
+        for line in [
+            "Copyright lawsuits rose sharply last year, the report said.",
+            "(c) any person who sells a firearm to a minor;",
+            "The case went to court in 2008.",
+        ] {
+            assert!(!is_copyright(line) && !is_boilerplate(line), "{line}");
+        }
+    }
 
     #[test]
     fn mojibake_is_repaired() {
